@@ -1,0 +1,281 @@
+"""The run configuration: one flat typed dataclass, YAML files + `key=value` overrides, validation.
+
+Loading goes through OmegaConf (typed merge of YAML and dot-list overrides); `validate` then checks
+every field's range and every registry name, so bad input fails before any work starts with one
+message naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from fedsparse.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class Config:
+    """Every setting of a run. Defaults are the FedDST paper's CIFAR-10 setting."""
+
+    name: str = "cifar_noniid"
+    seed: int = 0
+    # data
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    download: bool = True
+    split: str = "pathological"
+    num_clients: int = 400
+    classes_per_client: int = 2
+    samples_per_class: int = 20
+    shards_per_client: int = 2
+    dirichlet_alpha: float = 0.1
+    client_test: str = "auto"
+    augment: bool = False
+    # model
+    model: str = "cifar10_net"
+    keep_first_dense: bool = False
+    keep_last_dense: bool = False
+    # federated training
+    strategy: str = "feddst"
+    rounds: int = 400
+    clients_per_round: int = 20
+    local_epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-3
+    proximal_mu: float | None = None
+    server_lr: float = 1.0
+    server_momentum: float = 0.9
+    # sparsity
+    sparsity: float = 0.8
+    budget: str = "erk"
+    criterion: str = "random"
+    scoring: str = "server"
+    score_samples: int = 256
+    # FedDST mask readjustment
+    alpha: float = 0.01
+    alpha_schedule: str = "cosine"
+    readjust_every: int = 15
+    readjust_until: int | None = None
+    regrow_train_epochs: int = 1
+    readjust_gradient: str = "epoch"
+    faithful: bool = False
+    # communication
+    codec: str = "auto"
+    value_dtype: str = "float32"
+    # evaluation and runtime
+    eval_every: int = 10
+    output_dir: str = "runs"
+    num_actors: int | None = None
+    server_device: str = "auto"
+    progress: bool = True
+
+    def to_yaml(self) -> str:
+        return OmegaConf.to_yaml(OmegaConf.structured(self))
+
+
+# The reference code's behaviour (see docs/feddst.md), switched on together by `faithful=true`.
+FAITHFUL_OVERRIDES: dict[str, Any] = {
+    "budget": "feddst_erk",
+    "alpha_schedule": "constant",
+    "regrow_train_epochs": 0,
+    "readjust_gradient": "batch",
+}
+
+
+def _names(kind: str) -> list[str]:
+    """Allowed names of one pluggable kind, read from its registry."""
+    from fedsparse import registries
+
+    return registries.names(kind)
+
+
+Check = Callable[[Any, "Config"], str | None]
+
+
+def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+           hi_open: bool = False, optional: bool = False) -> Check:
+    def check(v: Any, _: Config) -> str | None:
+        if v is None and optional:
+            return None
+        if v is None or not math.isfinite(v):
+            return "a finite number"
+        bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
+        bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
+        if bad_lo or bad_hi:
+            left = "(" if lo_open else "["
+            right = ")" if hi_open else "]"
+            return f"in {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+        return None
+
+    return check
+
+
+def _choice(kind: str) -> Check:
+    def check(v: Any, _: Config) -> str | None:
+        allowed = _names(kind)
+        return None if v in allowed else f"one of: {', '.join(allowed)}"
+
+    return check
+
+
+def _literal(*allowed: str) -> Check:
+    return lambda v, _: None if v in allowed else f"one of: {', '.join(allowed)}"
+
+
+def _nonempty(v: Any, _: Config) -> str | None:
+    return None if isinstance(v, str) and v.strip() and "/" not in v else "a non-empty name without '/'"
+
+
+def _clients_per_round(v: Any, c: Config) -> str | None:
+    if v < 1 or v > c.num_clients:
+        return f"in [1, num_clients={c.num_clients}]"
+    return None
+
+
+def _readjust_until(v: Any, c: Config) -> str | None:
+    return None if v is None or 0 <= v <= c.rounds else f"null or in [0, rounds={c.rounds}]"
+
+
+def _regrow_epochs(v: Any, c: Config) -> str | None:
+    return None if 0 <= v <= c.local_epochs else f"in [0, local_epochs={c.local_epochs}]"
+
+
+def _data_dir(v: Any, _: Config) -> str | None:
+    if v is None:
+        return None
+    return None if Path(os.path.expanduser(v)).exists() else "an existing folder or archive (not found)"
+
+
+CHECKS: dict[str, Check] = {
+    "name": _nonempty,
+    "seed": _range(0, 2**31 - 1),
+    "dataset": _choice("dataset"),
+    "data_dir": _data_dir,
+    "split": _choice("split"),
+    "num_clients": _range(1, 1_000_000),
+    "classes_per_client": _range(1, 1000),
+    "samples_per_class": _range(1),
+    "shards_per_client": _range(1, 1000),
+    "dirichlet_alpha": _range(0, lo_open=True),
+    "client_test": _literal("auto", "classes", "proportional", "iid"),
+    "model": _choice("model"),
+    "strategy": _choice("strategy"),
+    "rounds": _range(1, 1_000_000),
+    "clients_per_round": _clients_per_round,
+    "local_epochs": _range(1, 10_000),
+    "batch_size": _range(1, 1_000_000),
+    "lr": _range(0, lo_open=True),
+    "momentum": _range(0, 1, hi_open=True),
+    "weight_decay": _range(0),
+    "proximal_mu": _range(0, optional=True),
+    "server_lr": _range(0, lo_open=True),
+    "server_momentum": _range(0, 1, hi_open=True),
+    "sparsity": _range(0, 1, hi_open=True),
+    "budget": _choice("budget"),
+    "criterion": _choice("criterion"),
+    "scoring": _literal("server", "federated"),
+    "score_samples": _range(1, 100_000),
+    "alpha": _range(0, 1),
+    "alpha_schedule": _choice("schedule"),
+    "readjust_every": _range(1, 1_000_000),
+    "readjust_until": _readjust_until,
+    "regrow_train_epochs": _regrow_epochs,
+    "readjust_gradient": _literal("batch", "epoch"),
+    "codec": _choice("codec"),
+    "value_dtype": _choice("value_dtype"),
+    "eval_every": _range(1, 1_000_000),
+    "output_dir": lambda v, _: None if isinstance(v, str) and v else "a folder path",
+    "num_actors": _range(1, 4096, optional=True),
+    "server_device": _literal("auto", "cpu", "cuda"),
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Check every field; raise ConfigError naming the first bad one and what is allowed."""
+    for field, check in CHECKS.items():
+        value = getattr(cfg, field)
+        problem = check(value, cfg)
+        if problem is not None:
+            raise ConfigError(f"{field}={value!r} is invalid: must be {problem}")
+    return cfg
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill derived settings (readjust_until = rounds/2) and apply `faithful` overrides."""
+    changes: dict[str, Any] = {}
+    if cfg.readjust_until is None:
+        changes["readjust_until"] = cfg.rounds // 2
+    if cfg.faithful:
+        changes.update(FAITHFUL_OVERRIDES)
+    return dataclasses.replace(cfg, **changes)
+
+
+def _config_path(name: str) -> Path:
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml"):
+        path = CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"config={name!r}: file not found; give a YAML path or one of: {available}")
+    return path
+
+
+def _short(e: OmegaConfBaseException) -> str:
+    return str(e).splitlines()[0]
+
+
+def load_config(default: str, argv: Sequence[str] = ()) -> Config:
+    """Load `default` (a name under configs/ or a YAML path), then apply `key=value` arguments.
+
+    `config=NAME_OR_PATH` among the arguments replaces the default file.
+    """
+    overrides: list[str] = []
+    for arg in argv:
+        if "=" not in arg:
+            raise ConfigError(f"argument {arg!r}: expected key=value (e.g. rounds=20)")
+        key, value = arg.split("=", 1)
+        if key == "config":
+            default = value
+        else:
+            overrides.append(arg)
+    base = OmegaConf.structured(Config)
+    path = _config_path(default)
+    try:
+        file_cfg = OmegaConf.load(path)
+    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
+        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
+    merged = base
+    for source, layer in ((str(path), file_cfg), ("command line", None)):
+        try:
+            if layer is None:
+                layer = OmegaConf.from_dotlist(overrides)
+            merged = OmegaConf.merge(merged, layer)
+        except OmegaConfBaseException as e:
+            key = getattr(e, "full_key", None) or "?"
+            allowed = ""
+            if "not in" in _short(e):
+                allowed = "; see docs/config.md for the list of settings"
+            raise ConfigError(f"{key} ({source}): {_short(e)}{allowed}") from None
+    cfg = OmegaConf.to_object(merged)
+    assert isinstance(cfg, Config)
+    return resolve(validate(cfg))
+
+
+def config_from_yaml(text: str) -> Config:
+    """Rebuild a resolved Config from `Config.to_yaml()` output (used by clients and resume)."""
+    merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(text))
+    cfg = OmegaConf.to_object(merged)
+    assert isinstance(cfg, Config)
+    return cfg

@@ -1,0 +1,12 @@
+"""`SPLITS`: name -> split function `(train_labels, test_labels, num_clients, rng, **params) -> ClientSplit`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fedsparse.data.splits.client_split import ClientSplit
+from fedsparse.registry import Registry
+
+SplitFn = Callable[..., ClientSplit]
+
+SPLITS: Registry[SplitFn] = Registry("split")

@@ -1,0 +1,71 @@
+"""`Experiment`: what a config resolves to in one process (data, split, model factory), cached."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fedsparse.config import Config, config_from_yaml
+from fedsparse.data import ClientSplit, ImageData, load_dataset, make_split, normalize
+from fedsparse.models import build_model, prunable_names
+
+
+def split_kwargs(cfg: Config) -> dict[str, object]:
+    """The split's own parameters, picked from the flat config."""
+    by_split: dict[str, dict[str, object]] = {
+        "pathological": {"classes_per_client": cfg.classes_per_client,
+                         "samples_per_class": cfg.samples_per_class},
+        "shards": {"shards_per_client": cfg.shards_per_client},
+        "dirichlet": {"alpha": cfg.dirichlet_alpha},
+        "iid": {},
+    }
+    params = dict(by_split.get(cfg.split, {}))
+    if cfg.client_test != "auto":
+        params["test_split"] = cfg.client_test
+    return params
+
+
+@dataclass
+class Experiment:
+    """The dataset, its federated split and the model recipe of one config."""
+
+    cfg: Config
+    data: ImageData
+    split: ClientSplit
+
+    def new_model(self) -> nn.Module:
+        """The model with the run's seeded initial weights."""
+        return build_model(self.cfg.model, self.data.num_classes, self.data.in_channels,
+                           self.data.image_size[0], seed=self.cfg.seed)
+
+    @functools.cached_property
+    def masked_names(self) -> list[str]:
+        """Names of the prunable weights; empty for dense strategies."""
+        from fedsparse.fl.strategies import STRATEGIES
+
+        if not STRATEGIES.get(self.cfg.strategy).sparse:
+            return []
+        return prunable_names(self.new_model(), self.cfg.keep_first_dense, self.cfg.keep_last_dense)
+
+    def client_train(self, pid: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Client `pid`'s training data, normalised float32 on CPU."""
+        idx = torch.from_numpy(self.split.train[pid])
+        x = normalize(self.data.train_x[idx], self.data.mean, self.data.std)
+        return x, self.data.train_y[idx]
+
+
+def build_experiment(cfg: Config) -> Experiment:
+    """Load the data and make the split (validates split parameters before any training)."""
+    data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download)
+    split = make_split(cfg.split, data.train_y.numpy(), data.test_y.numpy(), cfg.num_clients,
+                       cfg.seed, **split_kwargs(cfg))
+    return Experiment(cfg, data, split)
+
+
+@functools.lru_cache(maxsize=2)
+def experiment_from_yaml(yaml_text: str) -> Experiment:
+    """Per-process cache: a client actor loads data and split once per config."""
+    return build_experiment(config_from_yaml(yaml_text))

@@ -1,0 +1,1 @@
+"""Flower glue: ClientApp, ServerApp, strategies, payloads (translates records <-> sparse core)."""

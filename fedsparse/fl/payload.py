@@ -1,0 +1,103 @@
+"""Model state <-> Flower `ArrayRecord`, carrying only the active values of masked tensors.
+
+Layout of the record (three arrays at most, so per-array overhead stays negligible):
+- `values`: the active entries of every masked tensor (C order, tensors in `masked` order),
+  then every other float tensor of the state in full, encoded in the run's value dtype;
+- `positions` + `position_sizes`: the masks' encoded positions, one buffer per masked tensor,
+  present only when the receiver does not already hold the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord
+
+from fedsparse.comm import decode_positions, decode_values, encode_positions, encode_values
+from fedsparse.sparse.mask import Mask
+
+
+class PayloadError(ValueError):
+    """A received payload does not fit the model (keys, sizes, values): it is rejected."""
+
+
+def _dense_names(shapes: dict[str, torch.Size], masked: Sequence[str]) -> list[str]:
+    return [n for n in shapes if n not in masked]
+
+
+def encode_state(state: dict[str, torch.Tensor], masked: Sequence[str], mask: Mask | None, *,
+                 send_positions: bool, codec: str, value_dtype: str) -> ArrayRecord:
+    """Pack `state` (float tensors) into a record; masked tensors send only their active values."""
+    if masked and mask is None:
+        raise ValueError("masked tensors need a mask")
+    flat_masks = {n: mask[n].reshape(-1).cpu() for n in masked} if mask is not None else {}
+    parts = [state[n].detach().reshape(-1).cpu()[flat_masks[n]] for n in masked]
+    parts += [state[n].detach().reshape(-1).cpu() for n in _dense_names(dict(state), masked)]
+    values = torch.cat(parts).to(torch.float32).numpy() if parts else np.zeros(0, np.float32)
+    arrays = {"values": Array(encode_values(values, value_dtype))}
+    if send_positions and masked:
+        bufs = [encode_positions(flat_masks[n].numpy(), codec) for n in masked]
+        arrays["positions"] = Array(np.concatenate(bufs))
+        arrays["position_sizes"] = Array(np.asarray([b.size for b in bufs], dtype=np.int64))
+    return ArrayRecord(arrays)
+
+
+def _decode_masks(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Sequence[str]) -> Mask:
+    sizes = record["position_sizes"].numpy()
+    buf = record["positions"].numpy()
+    if sizes.shape != (len(masked),) or int(sizes.sum()) != buf.size or (sizes < 0).any():
+        raise PayloadError(f"position buffers do not match the {len(masked)} masked tensors")
+    out, start = {}, 0
+    for name, size in zip(masked, sizes.tolist()):
+        n = int(np.prod(shapes[name]))
+        try:
+            flat = decode_positions(buf[start:start + size], n)
+        except ValueError as e:
+            raise PayloadError(f"positions of '{name}': {e}") from None
+        out[name] = torch.from_numpy(flat).reshape(shapes[name])
+        start += size
+    return Mask(out)
+
+
+def decode_state(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Sequence[str],
+                 known_mask: Mask | None, *, value_dtype: str,
+                 max_active: int | None = None) -> tuple[dict[str, torch.Tensor], Mask | None, bool]:
+    """Unpack a record into full tensors (zeros outside the mask).
+
+    Uses the positions in the record when present (returns `positions_sent=True`), else
+    `known_mask`. Raises PayloadError on unexpected keys, wrong sizes, non-finite values, or more
+    active weights than `max_active`.
+    """
+    expected = {"values"} | ({"positions", "position_sizes"} if masked else set())
+    if not set(record) <= expected or "values" not in record:
+        raise PayloadError(f"unexpected payload keys {sorted(record)}; expected {sorted(expected)}")
+    sent = "positions" in record
+    if sent != ("position_sizes" in record):
+        raise PayloadError("positions and position_sizes must travel together")
+    mask = _decode_masks(record, shapes, masked) if sent else known_mask
+    if masked and mask is None:
+        raise PayloadError("payload has no positions and the receiver holds no mask")
+    if mask is not None and max_active is not None and mask.num_active() > max_active:
+        raise PayloadError(f"{mask.num_active()} active weights exceed the budget of {max_active}")
+    try:
+        values = torch.from_numpy(decode_values(record["values"].numpy(), value_dtype).copy())
+    except (ValueError, TypeError) as e:
+        raise PayloadError(f"values: {e}") from None
+    dense = _dense_names(shapes, masked)
+    counts = [int(mask[n].sum()) for n in masked] if masked else []
+    counts += [int(np.prod(shapes[n])) for n in dense]
+    if values.ndim != 1 or values.numel() != sum(counts):
+        raise PayloadError(f"{values.numel()} values received, {sum(counts)} expected")
+    if not torch.isfinite(values).all():
+        raise PayloadError("values contain NaN or Inf")
+    state: dict[str, torch.Tensor] = {}
+    for name, chunk in zip([*masked, *dense], torch.split(values, counts)):
+        if name in masked:
+            full = torch.zeros(shapes[name], dtype=torch.float32)
+            full[mask[name]] = chunk
+            state[name] = full
+        else:
+            state[name] = chunk.reshape(shapes[name])
+    return state, mask, sent

@@ -1,0 +1,168 @@
+"""The Flower ServerApp: node discovery, the round loop, server-device evaluation, run folder.
+
+The loop drives a `fedsparse` strategy through Flower's Strategy interface (configure_train /
+aggregate_train) rather than `Strategy.start`, so that it can sample clients with its own seeded
+RNG, evaluate every `eval_every` rounds and append one metrics row per round as it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from fedsparse.config import Config, load_config
+from fedsparse.data import normalize
+from fedsparse.errors import ConfigError
+from fedsparse.experiment import Experiment, experiment_from_yaml
+from fedsparse.fl.strategies import STRATEGIES
+from fedsparse.fl.strategies.base import SparseFedAvg
+from fedsparse.fl.wire import message_bytes
+from fedsparse.metrics.evaluate import evaluate
+from fedsparse.metrics.plots import make_plots
+from fedsparse.metrics.progress import RoundProgress
+from fedsparse.metrics.run_folder import RunFolder
+from fedsparse.metrics.summary import summarize
+
+log = logging.getLogger("fedsparse")
+
+NODE_WAIT_S = 600.0
+ROUND_TIMEOUT_S = 3600.0
+
+
+def server_device(cfg: Config) -> torch.device:
+    """cuda when available (or asked for), else cpu."""
+    if cfg.server_device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("server_device='cuda' but no CUDA device is visible; use auto or cpu")
+    if cfg.server_device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.server_device)
+
+
+def discover_nodes(grid: Grid, cfg: Config, ledger_record: Any) -> dict[int, int]:
+    """Send the config to every node once (`query.setup`); return partition id -> node id."""
+    deadline = time.monotonic() + NODE_WAIT_S
+    while len(node_ids := list(grid.get_node_ids())) < cfg.num_clients:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(node_ids)} of num_clients={cfg.num_clients} nodes connected")
+        time.sleep(0.5)
+    setup = RecordDict({"setup": ConfigRecord({"yaml": cfg.to_yaml()})})
+    messages = [Message(setup, dst_node_id=nid, message_type=f"{MessageType.QUERY}.setup")
+                for nid in node_ids]
+    down = {m.metadata.dst_node_id: message_bytes(m) for m in messages}
+    node_of: dict[int, int] = {}
+    for reply in grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S):
+        if reply.has_error():
+            raise RuntimeError(f"a node failed its setup: {reply.error.reason}")
+        pid = int(reply.content["metrics"]["partition-id"])
+        node_of[pid] = reply.metadata.src_node_id
+        ledger_record(0, pid, "down", down[reply.metadata.src_node_id])
+        ledger_record(0, pid, "up", message_bytes(reply))
+    if sorted(node_of) != list(range(cfg.num_clients)):
+        raise RuntimeError(f"nodes report partition ids {sorted(node_of)[:10]}...; expected "
+                           f"0..{cfg.num_clients - 1} (start one node per partition)")
+    return node_of
+
+
+class ServerEvaluator:
+    """Central test accuracy and every client's local-test accuracy from one pass on the device."""
+
+    def __init__(self, exp: Experiment, device: torch.device) -> None:
+        data = exp.data
+        self.x = normalize(data.test_x, data.mean, data.std).to(device)
+        self.y = data.test_y.to(device)
+        self.client_test = [torch.from_numpy(t).to(device) for t in exp.split.test]
+        self.model = exp.new_model().to(device)
+
+    def __call__(self, state: dict[str, torch.Tensor]) -> dict[str, float]:
+        self.model.load_state_dict(state, strict=False)
+        return evaluate(self.model, self.x, self.y, self.client_test)
+
+
+def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: float) -> dict[str, Any]:
+    totals = strategy.ledger.round_totals(server_round)
+    cumulative = strategy.ledger.cumulative()
+    info = strategy.round_info
+    row: dict[str, Any] = {
+        "round": server_round,
+        "upload_bytes": totals["upload_bytes"],
+        "download_bytes": totals["download_bytes"],
+        "cumulative_upload_bytes": cumulative["upload_bytes"],
+        "cumulative_download_bytes": cumulative["download_bytes"],
+        "reference_upload_bytes": totals["reference_upload_bytes"],
+        "reference_download_bytes": totals["reference_download_bytes"],
+        "cumulative_reference_upload_bytes": cumulative["reference_upload_bytes"],
+        "cumulative_reference_download_bytes": cumulative["reference_download_bytes"],
+        "upload_bytes_per_client": totals["upload_bytes_per_client"],
+        "download_bytes_per_client": totals["download_bytes_per_client"],
+        "density": strategy.density(),
+        "mask_version": strategy.mask_version,
+    }
+    if strategy.mask is not None:
+        row["layer_density"] = strategy.mask.layer_densities()
+    for key in ("clients", "train_loss", "mask_changes", "client_mask_changes", "failures",
+                "aggregate_s"):
+        if key in info:
+            row[key] = info[key]
+    row["round_time_s"] = time.perf_counter() - t_round
+    row["wall_time_s"] = time.perf_counter() - t_start
+    return row
+
+
+def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
+    """Set up nodes and strategy, then run every round, appending metrics as each one ends."""
+    t_start = time.perf_counter()
+    exp = experiment_from_yaml(cfg.to_yaml())
+    device = server_device(cfg)
+    strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy)(exp, device, {})
+    strategy.node_of.update(discover_nodes(grid, cfg, strategy.ledger.record))
+    strategy.initialize(grid)
+    evaluator = ServerEvaluator(exp, device)
+    log.info("server on %s; %d clients, %d per round", device, cfg.num_clients, cfg.clients_per_round)
+    with RoundProgress(cfg.rounds, cfg.progress) as progress:
+        row = _row(strategy, 0, time.perf_counter(), t_start)
+        row.update(evaluator(strategy.state))
+        run.append_metrics(row)
+        for server_round in range(1, cfg.rounds + 1):
+            t_round = time.perf_counter()
+            messages = strategy.configure_train(server_round, None, ConfigRecord(), grid)
+            replies = grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S)
+            strategy.aggregate_train(server_round, replies)
+            row = _row(strategy, server_round, t_round, t_start)
+            if server_round % cfg.eval_every == 0 or server_round == cfg.rounds:
+                row.update(evaluator(strategy.state))
+            row["round_time_s"] = time.perf_counter() - t_round
+            run.append_metrics(row)
+            progress.update(server_round, row)
+    summary = summarize(run.read_metrics())
+    summary["server_device"] = str(device)
+    run.write_summary(summary)
+    make_plots(run)
+
+
+def make_server_app(cfg: Config, run: RunFolder) -> ServerApp:
+    """A ServerApp bound to an already validated config and run folder (simulation entry)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_server(grid, cfg, run)
+
+    return app
+
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """`flwr run .` entry: the config file and overrides come from the run config."""
+    overrides = str(context.run_config.get("overrides", "")).split()
+    cfg = load_config(str(context.run_config.get("config", "cifar_noniid")), overrides)
+    run = RunFolder.create(cfg.output_dir, cfg.name, cfg.seed)
+    run.write_config(cfg.to_yaml())
+    run_server(grid, cfg, run)

@@ -1,0 +1,180 @@
+"""`SparseFedAvg`: a Flower strategy whose global model is a (possibly) sparse state on the server
+device; clients get their own messages carrying only active values, and the mask only when theirs
+is out of date. Every other strategy is a small subclass."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+
+from fedsparse.comm import CommLedger, reference_download_bits, reference_upload_bits
+from fedsparse.experiment import Experiment
+from fedsparse.fl.payload import PayloadError, decode_state, encode_state
+from fedsparse.fl.sampling import sample_clients
+from fedsparse.fl.wire import message_bytes
+from fedsparse.sparse.aggregate import sparse_average
+from fedsparse.sparse.mask import Mask
+
+log = logging.getLogger("fedsparse")
+
+
+def float_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's floating-point state (parameters and float buffers such as BN statistics)."""
+    return {n: t.detach().clone() for n, t in model.state_dict().items() if t.is_floating_point()}
+
+
+class SparseFedAvg(Strategy):
+    """FedAvg over the support of a global mask (dense when the strategy is not sparse)."""
+
+    sparse: ClassVar[bool] = False
+
+    def __init__(self, exp: Experiment, device: torch.device, node_of: dict[int, int]) -> None:
+        self.exp = exp
+        self.cfg = exp.cfg
+        self.device = device
+        self.node_of = node_of
+        self.masked = exp.masked_names
+        model = exp.new_model()
+        self.state = {n: t.to(device) for n, t in float_state(model).items()}
+        self.shapes = {n: t.shape for n, t in self.state.items()}
+        self.mask: Mask | None = None
+        self.mask_version = 0
+        self.client_mask_version: dict[int, int] = {}
+        self._sent_version: dict[int, int] = {}
+        self.ledger = CommLedger()
+        self.round_info: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- hooks for subclasses
+    def initialize(self, grid: Grid) -> None:
+        """Set up before round 1 (e.g. choose the initial mask). Dense strategies do nothing."""
+
+    def client_instructions(self, server_round: int) -> dict[str, Any]:
+        """Extra per-round settings sent to clients."""
+        return {"proximal_mu": float(self.cfg.proximal_mu or 0.0)}
+
+    def server_update(self, server_round: int, average: dict[str, torch.Tensor],
+                      union: Mask | None) -> None:
+        """Turn the clients' average into the new global state (FedAvg: adopt it)."""
+        self.state = average
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def n_masked(self) -> int:
+        return sum(int(np.prod(self.shapes[n])) for n in self.masked)
+
+    @property
+    def n_dense(self) -> int:
+        return sum(int(np.prod(s)) for n, s in self.shapes.items() if n not in self.masked)
+
+    def density(self) -> float:
+        return self.mask.density() if self.mask is not None else 1.0
+
+    def set_mask(self, mask: Mask) -> None:
+        """Adopt `mask` as the global mask (new version if it differs) and zero pruned weights."""
+        mask = mask.to(self.device)
+        if self.mask is None or mask != self.mask:
+            self.mask_version += 1
+        self.mask = mask
+        for n in self.masked:
+            self.state[n] = self.state[n] * mask[n]
+
+    def _record(self, server_round: int, pid: int, direction: str, msg: Message,
+                reference_bits: int) -> None:
+        self.ledger.record(server_round, pid, direction, message_bytes(msg), reference_bits)
+
+    # ---------------------------------------------------------------- Flower Strategy API
+    def configure_train(self, server_round: int, arrays: ArrayRecord | None, config: ConfigRecord,
+                        grid: Grid) -> Iterable[Message]:
+        pids = sample_clients(self.cfg.seed, server_round, sorted(self.node_of),
+                              self.cfg.clients_per_round)
+        encoded: dict[bool, ArrayRecord] = {}
+        messages = []
+        instructions = self.client_instructions(server_round)
+        for pid in pids:
+            send_mask = bool(self.masked) and self.client_mask_version.get(pid) != self.mask_version
+            if send_mask not in encoded:
+                encoded[send_mask] = encode_state(self.state, self.masked, self.mask,
+                                                  send_positions=send_mask, codec=self.cfg.codec,
+                                                  value_dtype=self.cfg.value_dtype)
+            cfg = ConfigRecord({"round": server_round, "mask_version": self.mask_version,
+                                **dict(config), **instructions})
+            msg = Message(RecordDict({"arrays": encoded[send_mask], "config": cfg}),
+                          dst_node_id=self.node_of[pid], message_type=MessageType.TRAIN)
+            ref = reference_download_bits(self.n_masked, self.n_dense, self.density(),
+                                          mask_changed=send_mask and pid in self.client_mask_version,
+                                          first_round=pid not in self.client_mask_version)
+            self._record(server_round, pid, "down", msg, ref)
+            self._sent_version[pid] = self.mask_version
+            messages.append(msg)
+        self.round_info = {"clients": pids}
+        return messages
+
+    def _decode_reply(self, server_round: int, reply: Message) -> tuple[int, dict, Mask | None, float, dict]:
+        metrics = reply.content["metrics"]
+        pid = int(metrics["partition-id"])
+        state, mask, sent = decode_state(reply.content["arrays"], self.shapes, self.masked,
+                                         self.mask.to("cpu") if self.mask is not None else None,
+                                         value_dtype=self.cfg.value_dtype,
+                                         max_active=self.mask.num_active() if self.mask else None)
+        ref = reference_upload_bits(self.n_masked, self.n_dense, self.density(), readjusted=sent,
+                                    sparsity=self.cfg.sparsity)
+        self._record(server_round, pid, "up", reply, ref)
+        self.client_mask_version[pid] = self._sent_version[pid]  # the client now holds that mask
+        return pid, state, mask, float(metrics["num-examples"]), dict(metrics)
+
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]
+                        ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        t0 = time.perf_counter()
+        received, failures = [], {"errors": 0, "rejected": 0}
+        for reply in replies:
+            if reply.has_error():
+                failures["errors"] += 1
+                log.warning("round %d: client error: %s", server_round, reply.error.reason)
+                continue
+            try:
+                received.append(self._decode_reply(server_round, reply))
+            except (PayloadError, KeyError) as e:
+                failures["rejected"] += 1
+                log.warning("round %d: rejected a reply: %s", server_round, e)
+        received.sort(key=lambda r: r[0])  # reduce in partition order, whatever the arrival order
+        failures["missing"] = len(self.round_info["clients"]) - len(received) - sum(failures.values())
+        self.round_info["failures"] = failures
+        metrics: dict[str, float] = {}
+        if received:
+            pids, states, masks, weights, client_metrics = zip(*received)
+            dev = self.device
+            states = [{n: t.to(dev) for n, t in s.items()} for s in states]
+            masks = [m.to(dev) for m in masks] if self.masked else [Mask({})] * len(states)
+            average, union = sparse_average(states, masks, weights, self.masked)
+            old_mask = self.mask
+            self.server_update(server_round, average, union if self.masked else None)
+            total = sum(weights)
+            metrics = {"train_loss": sum(m["train_loss"] * w for m, w in zip(client_metrics, weights)) / total,
+                       "num-examples": total,
+                       "client_mask_changes": sum(int(m.get("mask_changes", 0)) for m in client_metrics)}
+            self.round_info["mask_changes"] = (self.mask.changed(old_mask) if old_mask is not None
+                                               and self.mask is not None else 0)
+        else:
+            self.round_info["mask_changes"] = 0
+        self.round_info["aggregate_s"] = time.perf_counter() - t0
+        self.round_info.update(metrics)
+        return None, MetricRecord(metrics) if metrics else None
+
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
+                           grid: Grid) -> Iterable[Message]:
+        return []  # evaluation runs on the server device, see fedsparse.fl.server_loop
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        return None
+
+    def summary(self) -> None:
+        log.info("%s: %d masked tensors, density %.4f", type(self).__name__, len(self.masked),
+                 self.density())

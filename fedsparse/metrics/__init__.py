@@ -1,0 +1,1 @@
+"""Run outputs: run folder + metrics log, evaluation, summaries, plots, console progress."""

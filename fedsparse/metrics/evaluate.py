@@ -1,0 +1,73 @@
+"""`evaluate`: central test accuracy/loss and per-client accuracy from one pass over the test set."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedsparse.errors import ConfigError, DataError
+
+
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    client_test: list[torch.Tensor] | None,
+    batch_size: int = 1000,
+) -> dict[str, float]:
+    """Evaluate `model` (already on x's device) on (x, y); accuracies are fractions in [0, 1].
+
+    Returns `central_accuracy`, `central_loss` (mean cross-entropy) and, when `client_test`
+    (index tensors into the test set, may overlap) is given, `client_accuracy` (mean over
+    clients), `client_accuracy_std` (population std) and `client_accuracy_min`. Clients with
+    no test indices are left out of the client statistics. The model's train/eval mode is restored.
+    """
+    n = len(x)
+    if n == 0 or len(y) != n:
+        raise DataError(
+            f"test set must be non-empty with one label per input; got {n} inputs, {len(y)} labels"
+        )
+    if batch_size < 1:
+        raise ConfigError(f"evaluation batch_size must be >= 1, got {batch_size}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            correct = torch.empty(n, dtype=torch.bool, device=x.device)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+            for start in range(0, n, batch_size):
+                xb, yb = x[start : start + batch_size], y[start : start + batch_size].to(x.device)
+                logits = model(xb)
+                correct[start : start + len(xb)] = logits.argmax(dim=1) == yb
+                loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").double()
+            out = {
+                "central_accuracy": correct.double().mean().item(),
+                "central_loss": (loss_sum / n).item(),
+            }
+            if client_test is not None:
+                out |= _client_stats(correct, client_test)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _client_stats(correct: torch.Tensor, client_test: list[torch.Tensor]) -> dict[str, float]:
+    """Mean/std/min over clients of their accuracy, by one gather + segment-sum of `correct`."""
+    sizes = torch.tensor([len(ix) for ix in client_test], dtype=torch.long)
+    if int(sizes.sum()) == 0:
+        raise DataError(f"all {len(client_test)} clients have empty test index sets")
+    idx = torch.cat([ix.reshape(-1) for ix in client_test]).to(correct.device, torch.long)
+    n = len(correct)
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0 or hi >= n:
+        raise DataError(f"client test indices must lie in [0, {n}); got [{lo}, {hi}]")
+    segment = torch.repeat_interleave(torch.arange(len(client_test)), sizes).to(correct.device)
+    hits = torch.bincount(segment, weights=correct[idx].double(), minlength=len(client_test))
+    present = sizes > 0
+    acc = hits[present.to(hits.device)] / sizes[present].to(hits.device, torch.float64)
+    return {
+        "client_accuracy": acc.mean().item(),
+        "client_accuracy_std": acc.std(correction=0).item(),
+        "client_accuracy_min": acc.min().item(),
+    }

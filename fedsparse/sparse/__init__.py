@@ -1,0 +1,1 @@
+"""Sparse-training core: masks, budgets, criteria, prune/grow operations, schedules (no Flower)."""

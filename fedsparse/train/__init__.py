@@ -1,0 +1,1 @@
+"""Local (client or centralized) training loops on in-memory tensors."""
