@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True
+) -> torch.Tensor:
     """Per image: zero-pad by `padding`, crop back to H x W at a random offset, and (if `flip`)
     mirror horizontally with probability 1/2. Works on uint8 or float batches; one gather, no loop.
     Random numbers come from `generator` (drawn on its device)."""

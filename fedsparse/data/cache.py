@@ -66,7 +66,8 @@ def save_cached(path: Path, data: ImageData) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
         with os.fdopen(fd, "wb") as file:
-            np.savez(file, classes=np.array(data.classes, dtype=str), **{k: getattr(data, k).numpy() for k in ARRAYS})
+            arrays = {key: getattr(data, key).numpy() for key in ARRAYS}
+            np.savez(file, classes=np.array(data.classes, dtype=str), **arrays)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as err:

@@ -25,14 +25,20 @@ class ImageData:
         for split in ("train", "test"):
             x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
             if x.dtype != torch.uint8 or x.ndim != 4:
-                raise DataError(f"{self.name}: {split}_x must be uint8 N x C x H x W, got {x.dtype} {tuple(x.shape)}")
+                raise DataError(
+                    f"{self.name}: {split}_x must be uint8 N x C x H x W, got {x.dtype} {tuple(x.shape)}"
+                )
             if y.dtype != torch.int64 or y.shape != (x.shape[0],):
-                raise DataError(f"{self.name}: {split}_y must be int64 of length {x.shape[0]}, got {y.dtype} {tuple(y.shape)}")
+                raise DataError(
+                    f"{self.name}: {split}_y must be int64 of length {x.shape[0]}, "
+                    f"got {y.dtype} {tuple(y.shape)}"
+                )
             if len(y) and not 0 <= int(y.min()) <= int(y.max()) < len(self.classes):
                 raise DataError(f"{self.name}: {split}_y holds labels outside 0..{len(self.classes) - 1}")
         if self.train_x.shape[1:] != self.test_x.shape[1:]:
             raise DataError(
-                f"{self.name}: train images are {tuple(self.train_x.shape[1:])} but test images are {tuple(self.test_x.shape[1:])}"
+                f"{self.name}: train images are {tuple(self.train_x.shape[1:])} "
+                f"but test images are {tuple(self.test_x.shape[1:])}"
             )
 
     @property
@@ -61,7 +67,8 @@ class ImageData:
     @cached_property
     def _moments(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         # exact, from per-channel histograms of the uint8 values (no float copy of the images)
-        hist = torch.stack([torch.bincount(self.train_x[:, c].reshape(-1), minlength=256) for c in range(self.in_channels)])
+        channels = range(self.in_channels)
+        hist = torch.stack([torch.bincount(self.train_x[:, c].reshape(-1), minlength=256) for c in channels])
         hist = hist.to(torch.float64)
         values = torch.arange(256, dtype=torch.float64)
         count = hist.sum(dim=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import zlib
@@ -16,7 +17,9 @@ from fedsparse.data.image_data import ImageData
 from fedsparse.errors import DataError
 
 SPLITS = ("train", "test")
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
+)
 GRAY_MODES = frozenset({"L", "1", "LA", "La", "I", "I;16", "F"})
 
 # (split, class, file name) -> decoded image, H x W (gray) or H x W x 3 (RGB)
@@ -58,11 +61,19 @@ def _decode_directory(root: Path) -> Decoded:
 
 
 def _archive_members(archive: Path) -> Iterator[tuple[tuple[str, str, str], bytes]]:
-    with tarfile.open(archive, "r|*") as tar:
-        for member in tar:
-            key = _layout_key(PurePosixPath(member.name).parts) if member.isfile() else None
-            if key is not None:
-                yield key, tar.extractfile(member).read()
+    with open(archive, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                key = _layout_key(PurePosixPath(member.name).parts) if member.isfile() else None
+                if key is not None:
+                    yield key, tar.extractfile(member).read()
+        # tarfile stops quietly at a header cut short; reading the gzip stream to its end
+        # raises EOFError if the file was truncated there
+        while stream.read(1 << 20):
+            pass
 
 
 def _decode_archive(archive: Path) -> Decoded:
@@ -71,7 +82,9 @@ def _decode_archive(archive: Path) -> Decoded:
         for key, blob in _archive_members(archive):
             images[key] = _decode(blob, f"{archive}:{'/'.join(key)}")
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-        raise DataError(f"archive {archive} is corrupt or truncated ({type(err).__name__}: {err}); replace the file") from err
+        raise DataError(
+            f"archive {archive} is corrupt or truncated ({type(err).__name__}: {err}); replace the file"
+        ) from err
     return images
 
 

@@ -13,7 +13,9 @@ from fedsparse.data.sources import DATASETS
 from fedsparse.errors import DataError
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ImageData:
+def load_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True
+) -> ImageData:
     """Load dataset `name` (one of `DATASETS.names()`).
 
     Looks in `data_dir`, else in $FEDSPARSE_DATA, for `<name>/<train|test>/<class>/<image>` or an
@@ -59,6 +61,7 @@ def _fetch_torchvision(name: str, root: Path | None, download: bool, looked: lis
         errors.append("download=False")
     where = "; ".join(looked) if looked else f"no local folder (neither data_dir nor {DATA_ENV} is set)"
     raise DataError(
-        f"dataset '{name}' not found. Looked at: {where}; {'; '.join(errors)}. Put '{name}/train|test/<class>/<image>' "
-        f"or an archive '{name}.tar.gz' of that layout in a folder and set {DATA_ENV}=<that folder> (or pass data_dir)."
+        f"dataset '{name}' not found. Looked at: {where}; {'; '.join(errors)}. "
+        f"Put '{name}/train|test/<class>/<image>' or an archive '{name}.tar.gz' of that layout "
+        f"in a folder and set {DATA_ENV}=<that folder> (or pass data_dir)."
     )

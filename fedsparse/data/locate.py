@@ -21,7 +21,9 @@ def data_root(data_dir: str | os.PathLike[str] | None) -> Path | None:
     else:
         return None
     if not root.exists():
-        raise DataError(f"{origin}={str(root)!r} does not exist; it must be a data folder or a dataset archive")
+        raise DataError(
+            f"{origin}={str(root)!r} does not exist; it must be a data folder or a dataset archive"
+        )
     return root
 
 

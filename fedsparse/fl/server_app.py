@@ -97,8 +97,8 @@ def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: flo
         "reference_download_bytes": totals["reference_download_bytes"],
         "cumulative_reference_upload_bytes": cumulative["reference_upload_bytes"],
         "cumulative_reference_download_bytes": cumulative["reference_download_bytes"],
-        "upload_bytes_per_client": totals["upload_bytes_per_client"],
-        "download_bytes_per_client": totals["download_bytes_per_client"],
+        "upload_bytes_per_client": dict(sorted(totals["upload_bytes_per_client"].items())),
+        "download_bytes_per_client": dict(sorted(totals["download_bytes_per_client"].items())),
         "density": strategy.density(),
         "mask_version": strategy.mask_version,
     }

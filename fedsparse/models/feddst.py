@@ -10,7 +10,7 @@ from fedsparse.models.registry import MODELS
 
 
 class FedDSTNet(nn.Module):
-    """conv1 -> ReLU -> MaxPool(3, 1) -> conv2 -> ReLU -> MaxPool(3, 1) -> fc1..fcN, ReLU between."""
+    """conv1 -> ReLU -> MaxPool(3, 1) -> conv2 -> ReLU -> MaxPool(3, 1) -> fc layers."""
 
     def __init__(self, in_channels: int, convs: tuple[int, int], image_size: int,
                  hidden: tuple[int, ...], num_classes: int) -> None:
@@ -35,7 +35,7 @@ class FedDSTNet(nn.Module):
 
 @MODELS.register("cifar10_net")
 def cifar10_net(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """FedDST's CIFAR10Net: 3x32x32 input, fc1 = 6400 -> 120; 781,770 maskable weights (10 classes)."""
+    """FedDST's CIFAR10Net: 3x32x32 input, fc1 = 6400 -> 120; 781,770 maskable weights."""
     require_input("cifar10_net", in_channels, image_size, (3, 32))
     return FedDSTNet(3, (6, 16), 32, (120, 84), num_classes)
 

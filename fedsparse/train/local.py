@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,8 +49,14 @@ class LocalTrainer:
         return loss
 
     def train_epochs(self, x: torch.Tensor, y: torch.Tensor, epochs: int,
-                     generator: torch.Generator) -> float:
-        """Run `epochs` shuffled passes; returns the mean training loss (0.0 for no steps)."""
+                     generator: torch.Generator,
+                     before_step: Callable[[], None] | None = None) -> float:
+        """Run `epochs` shuffled passes; returns the mean training loss (0.0 for no steps).
+
+        `before_step`, when given, runs after each backward pass and before the optimizer step:
+        the batch's dense loss gradient is in `.grad` (pruned coordinates included), and a mask
+        it sets with `set_mask` already applies to that step.
+        """
         self.model.train()
         total, steps = 0.0, 0
         for _ in range(epochs):
@@ -61,6 +69,8 @@ class LocalTrainer:
                 self.optimizer.zero_grad()
                 loss = self._loss(xb, y[idx])
                 loss.backward()
+                if before_step is not None:
+                    before_step()
                 self.optimizer.step()
                 total += float(loss.detach())
                 steps += 1

@@ -17,7 +17,8 @@ def positive_int(split: str, setting: str, value: object, minimum: int = 1) -> i
 
 
 def positive_float(split: str, setting: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"split '{split}': {setting} must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -31,7 +32,9 @@ def choice(split: str, setting: str, value: object, allowed: tuple[str, ...]) ->
 def at_most(split: str, needed: str, count: int, available: int, allowed: str) -> None:
     """ConfigError unless `count` (the `needed` quantity) <= `available`; `allowed` states the valid range."""
     if count > available:
-        raise ConfigError(f"split '{split}': {needed} = {count} but only {available} exist; allowed: {allowed}")
+        raise ConfigError(
+            f"split '{split}': {needed} = {count} but only {available} exist; allowed: {allowed}"
+        )
 
 
 def labels(split: str, setting: str, value: object) -> np.ndarray:
@@ -49,7 +52,10 @@ def common(
     train = labels(split, "train_labels", train_labels)
     test = labels(split, "test_labels", test_labels)
     clients = positive_int(split, "num_clients", num_clients)
-    at_most(split, "num_clients (train images needed, one per client)", clients, len(train), f"num_clients <= {len(train)}")
+    at_most(
+        split, "num_clients (train images needed, one per client)", clients, len(train),
+        f"num_clients <= {len(train)}",
+    )
     return train, test, clients
 
 

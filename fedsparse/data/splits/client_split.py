@@ -45,7 +45,9 @@ class ClientSplit:
         stats = {"size": self.sizes(), "classes": classes, "test_size": self.test_sizes()}
         out: dict[str, float] = {"num_clients": self.num_clients, "num_classes": self.num_classes}
         for key, values in stats.items():
-            out |= {f"{key}_min": int(values.min()), f"{key}_mean": float(values.mean()), f"{key}_max": int(values.max())}
+            out[f"{key}_min"] = int(values.min())
+            out[f"{key}_mean"] = float(values.mean())
+            out[f"{key}_max"] = int(values.max())
         return out
 
     def save_heatmap(self, train_labels: np.ndarray, path: str | os.PathLike[str]) -> None:

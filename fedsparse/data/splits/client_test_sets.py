@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def by_classes(train: list[np.ndarray], train_labels: np.ndarray, test_labels: np.ndarray) -> list[np.ndarray]:
+def by_classes(
+    train: list[np.ndarray], train_labels: np.ndarray, test_labels: np.ndarray
+) -> list[np.ndarray]:
     """Each client gets every test image of every class it holds in train (test sets overlap)."""
     by_label = {k: np.flatnonzero(test_labels == k) for k in np.unique(test_labels)}
     empty = np.empty(0, dtype=np.int64)

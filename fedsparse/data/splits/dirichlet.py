@@ -35,7 +35,9 @@ def dirichlet(
     images (disjoint; a client may get few or no test images); "classes" gives a client every
     test image of every class it holds (overlapping); "iid" gives equal random shares.
     """
-    train_labels, test_labels, num_clients = checks.common("dirichlet", train_labels, test_labels, num_clients)
+    train_labels, test_labels, num_clients = checks.common(
+        "dirichlet", train_labels, test_labels, num_clients
+    )
     alpha = checks.positive_float("dirichlet", "alpha", alpha)
     min_size = checks.positive_int("dirichlet", "min_size", min_size, minimum=0)
     checks.at_most(
@@ -56,7 +58,9 @@ def dirichlet(
     return ClientSplit(train=train, test=test, num_classes=checks.num_classes(train_labels, test_labels))
 
 
-def _partition(labels: np.ndarray, num_clients: int, alpha: float, min_size: int, seed: int) -> list[np.ndarray]:
+def _partition(
+    labels: np.ndarray, num_clients: int, alpha: float, min_size: int, seed: int
+) -> list[np.ndarray]:
     from datasets import Dataset
     from flwr_datasets.partitioner import DirichletPartitioner
 
@@ -64,13 +68,16 @@ def _partition(labels: np.ndarray, num_clients: int, alpha: float, min_size: int
         num_partitions=num_clients, partition_by="label", alpha=alpha, min_partition_size=min_size, seed=seed
     )
     # arrow format: columns come back as pyarrow arrays, not row by row (much faster)
-    partitioner.dataset = Dataset.from_dict({"label": labels, "index": np.arange(len(labels))}).with_format("arrow")
+    columns = {"label": labels, "index": np.arange(len(labels))}
+    partitioner.dataset = Dataset.from_dict(columns).with_format("arrow")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # one warning per redraw; failure is reported below
-            return [partitioner.load_partition(i)["index"].to_numpy().astype(np.int64) for i in range(num_clients)]
+            parts = [partitioner.load_partition(i)["index"] for i in range(num_clients)]
+            return [part.to_numpy().astype(np.int64) for part in parts]
     except ValueError as err:
         raise ConfigError(
             f"split 'dirichlet': no draw in 10 tries gave every one of num_clients={num_clients} clients "
-            f"min_size={min_size} train images with alpha={alpha}; lower min_size or num_clients, or raise alpha ({err})"
+            f"min_size={min_size} train images with alpha={alpha}; "
+            f"lower min_size or num_clients, or raise alpha ({err})"
         ) from err

@@ -11,7 +11,9 @@ from fedsparse.data.splits.registry import SPLITS
 
 
 @SPLITS.register("iid")
-def iid(train_labels: np.ndarray, test_labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> ClientSplit:
+def iid(
+    train_labels: np.ndarray, test_labels: np.ndarray, num_clients: int, rng: np.random.Generator
+) -> ClientSplit:
     """Random equal shares of train (sizes differ by at most one); test: equal random shares of
     the test set (disjoint; empty for some clients if num_clients > test images)."""
     train_labels, test_labels, num_clients = checks.common("iid", train_labels, test_labels, num_clients)

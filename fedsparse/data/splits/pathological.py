@@ -25,7 +25,9 @@ def pathological(
     holds exactly classes_per_client * samples_per_class images of at most classes_per_client
     classes (two shards may share a label). Test: every test image of the client's classes.
     FedDST/LotteryFL setting: 400 clients, defaults (2 shards of 20)."""
-    train_labels, test_labels, num_clients = checks.common("pathological", train_labels, test_labels, num_clients)
+    train_labels, test_labels, num_clients = checks.common(
+        "pathological", train_labels, test_labels, num_clients
+    )
     per_client = checks.positive_int("pathological", "classes_per_client", classes_per_client)
     shard_size = checks.positive_int("pathological", "samples_per_class", samples_per_class)
     class_sizes = np.bincount(train_labels)
@@ -38,11 +40,11 @@ def pathological(
         f"num_clients * classes_per_client <= {available} (whole shards within each class), "
         f"e.g. num_clients <= {available // per_client} here",
     )
-    shards = []
+    per_class = []
     for k, size in enumerate(class_sizes):
         members = rng.permutation(np.flatnonzero(train_labels == k))
-        shards.append(members[: size // shard_size * shard_size].reshape(-1, shard_size))
-    shards = np.concatenate(shards)
+        per_class.append(members[: size // shard_size * shard_size].reshape(-1, shard_size))
+    shards = np.concatenate(per_class)
     picks = rng.choice(len(shards), size=(num_clients, per_client), replace=False)
     train = [shards[p].ravel() for p in picks]
     return ClientSplit(

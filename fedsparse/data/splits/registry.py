@@ -1,4 +1,8 @@
-"""`SPLITS`: name -> split function `(train_labels, test_labels, num_clients, rng, **params) -> ClientSplit`."""
+"""`SPLITS`: name -> split function.
+
+Each is `(train_labels, test_labels, num_clients, rng, **params) -> ClientSplit`, its parameters
+keyword-only with defaults, checked at the top before any work.
+"""
 
 from __future__ import annotations
 

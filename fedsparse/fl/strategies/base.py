@@ -110,7 +110,7 @@ class SparseFedAvg(Strategy):
                           dst_node_id=self.node_of[pid], message_type=MessageType.TRAIN)
             ref = reference_download_bits(self.n_masked, self.n_dense, self.density(),
                                           mask_changed=send_mask and pid in self.client_mask_version,
-                                          first_round=pid not in self.client_mask_version)
+                                          first_round=server_round == 1)
             self._record(server_round, pid, "down", msg, ref)
             self._sent_version[pid] = self.mask_version
             messages.append(msg)

@@ -30,7 +30,7 @@ def require_batches(criterion: str, batches: Batches | None) -> Batches:
 
 
 def masked_leaves(weights: Mapping[str, Tensor], mask: Mask | None) -> dict[str, Tensor]:
-    """Detached copies of `weights`, pruned entries zeroed, requiring grad: the effective weights."""
+    """Detached copies of `weights`, pruned entries zeroed, requiring grad."""
     out = {}
     for n, w in weights.items():
         leaf = w.detach().clone()

@@ -1,0 +1,66 @@
+"""`CENTRAL_METHODS`: registry of centralized training methods, and the `Method` interface they share.
+
+A method decides the starting mask (or none: dense) and may change the mask during training from
+a hook that runs after each backward pass, before the optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fedsparse.centralized.config import CentralConfig
+from fedsparse.registry import Registry
+from fedsparse.sparse.criteria import Batches
+from fedsparse.sparse.mask import Mask
+from fedsparse.train.local import LocalTrainer
+
+
+@dataclass
+class Setup:
+    """What a method sees: settings, the model, its prunable weights, the data for scoring,
+    the length of training, and a seeded generator of its own."""
+
+    cfg: CentralConfig
+    model: nn.Module
+    names: list[str]
+    score_batches: Batches
+    input_shape: tuple[int, int, int]
+    total_steps: int
+    generator: torch.Generator
+
+    @property
+    def end_step(self) -> int:
+        """Last optimizer step (0-based) at which the mask may change: readjust_until of training."""
+        return min(math.ceil(self.cfg.readjust_until * self.total_steps), self.total_steps - 1)
+
+    def shapes(self) -> dict[str, torch.Size]:
+        params = dict(self.model.named_parameters())
+        return {n: params[n].shape for n in self.names}
+
+
+class Method:
+    """Base: dense training, no mask changes. Subclasses override what they need."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.step = 0
+
+    def initial_mask(self) -> Mask | None:
+        """The mask to train with from step 0; None trains dense (no mask at all)."""
+        return None
+
+    def update(self, trainer: LocalTrainer) -> None:
+        """Runs before optimizer step `self.step` with the batch gradient in `.grad`; may call
+        `trainer.set_mask`."""
+
+    def before_step(self, trainer: LocalTrainer) -> None:
+        """The `LocalTrainer` hook: `update`, then advance the step counter."""
+        self.update(trainer)
+        self.step += 1
+
+
+CENTRAL_METHODS: Registry[type[Method]] = Registry("centralized method")

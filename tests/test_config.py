@@ -1,0 +1,76 @@
+"""Config loading and validation: every bad input fails early, naming the field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedsparse.config import Config, config_from_yaml, load_config
+from fedsparse.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BAD = [
+    (["rounds=0"], "rounds"),
+    (["rounds=ten"], "rounds"),
+    (["sparsity=1.0"], "sparsity"),
+    (["sparsity=-0.1"], "sparsity"),
+    (["lr=0"], "lr"),
+    (["momentum=1.5"], "momentum"),
+    (["dataset=imagenet"], "dataset"),
+    (["split=banana"], "split"),
+    (["model=gpt"], "model"),
+    (["strategy=fedfoo"], "strategy"),
+    (["budget=whatever"], "budget"),
+    (["criterion=oracle"], "criterion"),
+    (["codec=zip"], "codec"),
+    (["value_dtype=int8"], "value_dtype"),
+    (["alpha_schedule=step"], "alpha_schedule"),
+    (["clients_per_round=500"], "clients_per_round"),
+    (["dirichlet_alpha=0"], "dirichlet_alpha"),
+    (["num_clients=0"], "num_clients"),
+    (["unknown_key=1"], "unknown_key"),
+    (["data_dir=/no/such/folder"], "data_dir"),
+    (["regrow_train_epochs=50"], "regrow_train_epochs"),
+    (["readjust_until=1000"], "readjust_until"),
+    (["server_device=tpu"], "server_device"),
+    (["scoring=magic"], "scoring"),
+    (["eval_every=0"], "eval_every"),
+    (["seed=-1"], "seed"),
+    (["name=a/b"], "name"),
+    (["rounds"], "rounds"),
+    (["config=nope"], "config"),
+]
+
+
+@pytest.mark.parametrize(("argv", "field"), BAD)
+def test_bad_value_names_the_field(argv: list[str], field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        load_config("cifar_noniid", argv)
+
+
+def test_defaults_are_the_feddst_paper_setting() -> None:
+    cfg = load_config("cifar_noniid", [])
+    assert (cfg.num_clients, cfg.clients_per_round, cfg.rounds, cfg.local_epochs) == (400, 20, 400, 10)
+    assert (cfg.sparsity, cfg.alpha, cfg.readjust_every, cfg.readjust_until) == (0.8, 0.01, 15, 200)
+    assert (cfg.split, cfg.classes_per_client, cfg.samples_per_class) == ("pathological", 2, 20)
+    assert (cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == (32, 0.01, 0.9, 1e-3)
+
+
+def test_overrides_and_faithful_resolution() -> None:
+    cfg = load_config("cifar_noniid", ["rounds=20", "faithful=true", "strategy=fedavg"])
+    assert cfg.rounds == 20 and cfg.readjust_until == 10 and cfg.strategy == "fedavg"
+    assert (cfg.budget, cfg.regrow_train_epochs, cfg.readjust_gradient) == ("feddst_erk", 0, "batch")
+    assert config_from_yaml(cfg.to_yaml()) == cfg
+    assert isinstance(cfg, Config)
+
+
+def test_cli_bad_input_exits_2_with_one_clear_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "simulations.cifar_noniid", "sparsity=1.5"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "sparsity" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
