@@ -2,9 +2,10 @@
 
 Every `readjust_steps` optimizer steps, until `readjust_until` of training, each layer drops the
 fraction `alpha_schedule(step, end, alpha)` of its active weights with the smallest |w| and grows
-as many inactive ones: RigL (Evci et al., ICML 2020) by the largest |dL/dw| of the current batch,
-SET (Mocanu et al., 2018) at random. Grown weights start at zero: they were pruned, and the
-masked optimizer keeps pruned weights and their momentum at exactly zero.
+as many among the then inactive ones (a weight just dropped may come back): RigL (Evci et al.,
+ICML 2020) by the largest |dL/dw| of the current batch, SET (Mocanu et al., 2018) at random.
+Grown weights start at zero with zero momentum, as the masked optimizer keeps every pruned weight
+and its optimizer state at exactly zero.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from fedsparse.centralized.registry import CENTRAL_METHODS, Method
 from fedsparse.sparse.criteria import score
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import readjust
+from fedsparse.sparse.ops import grow_highest, prune_lowest
 from fedsparse.sparse.schedules import DROP_SCHEDULES
 from fedsparse.sparse.select import select_mask
 from fedsparse.train.local import LocalTrainer
@@ -39,10 +40,15 @@ class DynamicSparse(Method, ABC):
         if self.step == 0 or self.step % cfg.readjust_steps or self.step >= s.end_step:
             return
         fraction = DROP_SCHEDULES.get(cfg.alpha_schedule)(self.step, s.end_step, cfg.alpha)
+        mask = trainer.optimizer.mask
+        k = {n: round(fraction * int(m.sum())) for n, m in mask.items()}
         params = dict(s.model.named_parameters())
-        magnitude = {n: params[n].detach().abs() for n in s.names}
-        trainer.set_mask(readjust(trainer.optimizer.mask, magnitude, self.growth_scores(),
-                                  fraction))
+        pruned = prune_lowest(mask, {n: params[n].detach().abs() for n in s.names}, k)
+        grown = grow_highest(pruned, self.growth_scores(), k)
+        # zero the dropped weights and their momentum first, so that a weight dropped and grown
+        # back in the same update restarts from zero like every other new connection
+        trainer.set_mask(pruned)
+        trainer.set_mask(grown)
 
 
 @CENTRAL_METHODS.register("rigl")
