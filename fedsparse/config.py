@@ -85,7 +85,8 @@ class Config:
         return OmegaConf.to_yaml(OmegaConf.structured(self))
 
 
-# The reference code's behaviour (see docs/feddst.md), switched on together by `faithful=true`.
+# The FedDST reference code's behaviour (see fedsparse/fl/strategies/feddst.py and docs/architecture.md),
+# switched on together by `faithful=true`.
 FAITHFUL_OVERRIDES: dict[str, Any] = {
     "budget": "feddst_erk",
     "alpha_schedule": "constant",

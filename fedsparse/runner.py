@@ -38,6 +38,9 @@ def backend_config(cfg: Config) -> dict:
 
 def prepare(cfg: Config) -> RunFolder:
     """Everything that can fail on bad input, before Ray starts: data, split, model."""
+    from fedsparse.fl.server_app import server_device
+
+    server_device(cfg)
     exp = experiment_from_yaml(cfg.to_yaml())
     exp.new_model()
     exp.masked_names  # noqa: B018 - builds the prunable-name list, checking the model once

@@ -40,7 +40,7 @@ class CentralConfig:
     method: str = "rigl"
     epochs: int = 3
     batch_size: int = 64
-    lr: float = 0.05
+    lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 5e-4
     # sparsity

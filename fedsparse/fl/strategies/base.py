@@ -170,7 +170,7 @@ class SparseFedAvg(Strategy):
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                            grid: Grid) -> Iterable[Message]:
-        return []  # evaluation runs on the server device, see fedsparse.fl.server_loop
+        return []  # evaluation runs on the server device, see fedsparse.fl.server_app
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         return None
