@@ -1,0 +1,62 @@
+"""A plain Flower FedAvg app, the baseline of `benchmarks.vs_flower`, written the way Flower's
+PyTorch quickstart writes one: stock ClientApp and stock FedAvg strategy, dense; per message the
+client builds its model, wraps its partition in a torch DataLoader (batch 32, shuffled) and runs a
+plain SGD loop. The dataset itself is loaded once per process (as the quickstart caches its
+FederatedDataset); same model, data, split, optimizer settings and epochs as fedsparse.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAvg
+
+from fedsparse.config import Config
+from fedsparse.experiment import experiment_from_yaml
+
+app = ClientApp()
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    torch.set_num_threads(1)
+    yaml_text = str(msg.content["config"]["yaml"])
+    exp = experiment_from_yaml(yaml_text)
+    model = exp.new_model()
+    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    cfg = exp.cfg
+    x, y = exp.client_train(int(context.node_config["partition-id"]))
+    loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    model.train()
+    for _ in range(cfg.local_epochs):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+    return Message(RecordDict({"arrays": ArrayRecord(model.state_dict()),
+                               "metrics": MetricRecord({"num-examples": len(y)})}),
+                   reply_to=msg)
+
+
+def make_server_app(cfg: Config, marks: list[float]) -> ServerApp:
+    """Stock FedAvg for `cfg.rounds` rounds; `marks` gets the time after each round (and round 0)."""
+    server = ServerApp()
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        exp = experiment_from_yaml(cfg.to_yaml())
+        strategy = FedAvg(fraction_train=cfg.clients_per_round / cfg.num_clients,
+                          fraction_evaluate=0.0, min_available_nodes=cfg.num_clients)
+        strategy.start(grid, ArrayRecord(exp.new_model().state_dict()), num_rounds=cfg.rounds,
+                       train_config=ConfigRecord({"yaml": cfg.to_yaml()}),
+                       evaluate_fn=lambda rnd, arrays: marks.append(time.perf_counter()))
+
+    return server

@@ -1,0 +1,53 @@
+"""Scale: seconds per round and peak memory (all processes) at 100, 1,000 and 10,000 clients.
+
+    python -m benchmarks.scale [sizes=100,1000,10000] [key=value ...]
+
+Every size runs the same per-client work (FedDST on cifar10_net, pathological split with
+2 x 2 images per client, 1 local epoch, 20 clients per round), so the growth of seconds per round
+with the number of clients is the simulator's own cost. Start-up (data, Ray, one setup message per
+node) is reported apart.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.memory import PeakMemory
+from fedsparse.config import load_config
+from fedsparse.runner import run_simulation
+
+
+def main(argv: list[str]) -> None:
+    sizes = [100, 1000, 10000]
+    rest = []
+    for arg in argv:
+        if arg.startswith("sizes="):
+            sizes = [int(s) for s in arg.split("=", 1)[1].split(",")]
+        else:
+            rest.append(arg)
+    out = Path(tempfile.mkdtemp(prefix="fedsparse-scale-"))
+    figures: dict[str, float] = {}
+    for n in sizes:
+        cfg = load_config("cifar_noniid", [
+            f"num_clients={n}", "samples_per_class=2", "local_epochs=1", "regrow_train_epochs=0",
+            "rounds=5", "eval_every=5", "progress=false", f"output_dir={out}", *rest])
+        with PeakMemory() as mem:
+            run = run_simulation(cfg)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        per_round = sum(r["round_time_s"] for r in rows[2:]) / max(1, len(rows) - 2)
+        startup = rows[0]["wall_time_s"]
+        print(f"clients={n:6d}: {per_round:6.2f} s/round (rounds 2..{len(rows) - 1}), "
+              f"start-up {startup:6.1f} s, peak memory {mem.peak / 2**30:5.2f} GiB", flush=True)
+        figures[f"s_per_round_{n}"] = per_round
+        figures[f"startup_s_{n}"] = startup
+        figures[f"peak_gib_{n}"] = mem.peak / 2**30
+    if len(sizes) > 1:
+        figures["growth"] = figures[f"s_per_round_{sizes[-1]}"] / figures[f"s_per_round_{sizes[0]}"]
+    print(" ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

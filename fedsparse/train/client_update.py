@@ -1,0 +1,56 @@
+"""One client's local work for a round, independent of Flower: masked training and, when told,
+FedDST's mask readjustment. The ClientApp only translates Flower records to and from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fedsparse.experiment import Experiment
+from fedsparse.sparse.mask import Mask
+from fedsparse.train.local import LocalTrainer
+from fedsparse.train.readjust import readjust_mask
+
+
+@dataclass
+class ClientResult:
+    """What a client sends back: its trained model holds the weights."""
+
+    mask: Mask | None
+    num_examples: int
+    train_loss: float
+    mask_changes: int
+
+
+def client_generator(seed: int, server_round: int, pid: int) -> torch.Generator:
+    """The client's RNG for a round: a pure function of (seed, round, partition)."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, server_round, pid])
+                                             .generate_state(1)[0]))
+
+
+def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pid: int,
+                  server_round: int, *, proximal_mu: float = 0.0, readjust: bool = False,
+                  drop_fraction: float = 0.0) -> ClientResult:
+    """Train `model` (holding the global weights) on partition `pid`; readjust the mask if asked
+    (before the last `regrow_train_epochs` epochs, so regrown weights are trained)."""
+    cfg = exp.cfg
+    x, y = exp.client_train(pid)
+    gen = client_generator(cfg.seed, server_round, pid)
+    trainer = LocalTrainer(model, mask, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                           proximal_mu=proximal_mu, augment=cfg.augment,
+                           double_softmax=cfg.faithful)
+    readjust = readjust and mask is not None
+    before = cfg.local_epochs - cfg.regrow_train_epochs if readjust else cfg.local_epochs
+    loss = trainer.train_epochs(x, y, before, gen)
+    new_mask, changes = mask, 0
+    if readjust:
+        assert mask is not None
+        new_mask = readjust_mask(trainer, x, y, mask, drop_fraction, cfg, gen)
+        changes = new_mask.changed(mask)
+        trainer.set_mask(new_mask)
+        if cfg.regrow_train_epochs:
+            loss = trainer.train_epochs(x, y, cfg.regrow_train_epochs, gen)
+    return ClientResult(new_mask, len(y), loss, changes)
