@@ -1,4 +1,7 @@
-"""Peak resident memory of a process tree (this process and every descendant: Ray, actors), Linux."""
+"""Peak memory of a process tree (this process and every descendant: Ray services, actors), Linux.
+
+Counted as PSS (proportional set size): a page shared by k processes (the memory-mapped dataset,
+shared libraries) counts 1/k in each, so the tree's total is not inflated by sharing."""
 
 from __future__ import annotations
 
@@ -17,14 +20,14 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Sum of VmRSS over `root` and its descendants."""
+def tree_pss_bytes(root: int) -> int:
+    """Sum of PSS over `root` and its descendants."""
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
                     break
         except OSError:
@@ -34,7 +37,7 @@ def tree_rss_bytes(root: int) -> int:
 
 
 class PeakMemory:
-    """Context manager sampling the tree's RSS every `interval` seconds; `.peak` in bytes."""
+    """Context manager sampling the tree's PSS every `interval` seconds; `.peak` in bytes."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
@@ -44,7 +47,7 @@ class PeakMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+            self.peak = max(self.peak, tree_pss_bytes(os.getpid()))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -54,4 +57,4 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+        self.peak = max(self.peak, tree_pss_bytes(os.getpid()))

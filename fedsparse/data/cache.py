@@ -1,12 +1,15 @@
-"""On-disk cache of decoded datasets: one uncompressed .npz per (dataset, source file, size, mtime)."""
+"""On-disk cache of decoded datasets: one folder of .npy arrays per (dataset, source, size, mtime).
+
+Arrays are loaded memory-mapped copy-on-write, so processes that load the same dataset (the driver
+and every client actor) share its pages and a client touches only the images it uses."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from fedsparse.data.image_data import ImageData
 from fedsparse.errors import DataError
 
 CACHE_ENV = "FEDSPARSE_CACHE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 log = logging.getLogger(__name__)
@@ -42,35 +45,37 @@ def source_signature(source: Path) -> str:
 
 def cache_path(name: str, source: Path) -> Path:
     key = f"v{FORMAT_VERSION}|{name}|{source.resolve()}|{source_signature(source)}"
-    return cache_dir() / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+    return cache_dir() / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
 
 def load_cached(path: Path, name: str) -> ImageData | None:
-    """The cached dataset, or None if absent; a corrupt file is reported and ignored (then rebuilt)."""
-    if not path.is_file():
+    """The cached dataset, or None if absent; a corrupt cache is reported and ignored (then rebuilt)."""
+    if not path.is_dir():
         return None
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: torch.from_numpy(stored[key]) for key in ARRAYS}
-            classes = [str(c) for c in stored["classes"]]
+        arrays = {key: torch.from_numpy(np.load(path / f"{key}.npy", mmap_mode="c", allow_pickle=False))
+                  for key in ARRAYS}
+        classes = [str(c) for c in np.load(path / "classes.npy", allow_pickle=False)]
         return ImageData(name=name, classes=classes, **arrays)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError) as err:
+    except (OSError, ValueError, KeyError, EOFError, DataError) as err:
         log.warning("dataset cache %s is unreadable (%s); rebuilding it", path, err)
         return None
 
 
 def save_cached(path: Path, data: ImageData) -> None:
-    """Write atomically (temp file + os.replace); a cache that cannot be written only logs a warning."""
+    """Write atomically (temp folder + rename); a cache that cannot be written only logs a warning."""
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as file:
-            arrays = {key: getattr(data, key).numpy() for key in ARRAYS}
-            np.savez(file, classes=np.array(data.classes, dtype=str), **arrays)
-        os.chmod(tmp, 0o644)
+        tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+        for key in ARRAYS:
+            np.save(os.path.join(tmp, f"{key}.npy"), getattr(data, key).numpy(), allow_pickle=False)
+        np.save(os.path.join(tmp, "classes.npy"), np.array(data.classes, dtype=str), allow_pickle=False)
+        os.chmod(tmp, 0o755)
+        if path.exists():
+            shutil.rmtree(path)
         os.replace(tmp, path)
     except OSError as err:
         log.warning("cannot write dataset cache %s (%s); the next load decodes again", path, err)
         if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
