@@ -4,6 +4,7 @@ reproducibility, mask updates), config errors, and the CLI on real MNIST."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from fedsparse.centralized.data import central_data
 from fedsparse.data import ImageData
 from fedsparse.errors import ConfigError
 from fedsparse.sparse.budgets import layer_budget
-from fedsparse.sparse.mask import Mask
 
 torch.set_num_threads(1)
 
@@ -98,6 +98,19 @@ def test_other_budgets(budget: str) -> None:
     _check_sparse(training, cfg)
 
 
+@pytest.mark.parametrize("criterion", ["snip", "synflow", "random"])
+def test_fixed_global_scope_hits_total_density(criterion: str) -> None:
+    cfg = _cfg(method="fixed", criterion=criterion, scope="global", sparsity=0.9)
+    training, _ = _trained(cfg)
+    params = dict(training.model.named_parameters())
+    total = sum(params[n].numel() for n in training.names)
+    assert training.mask.num_active() == round(0.1 * total)
+    assert all(int(m.sum()) >= 1 for m in training.mask.values())
+    assert all(torch.all(params[n].detach()[~m] == 0.0) for n, m in training.mask.items())
+    budget = CentralTraining(replace(cfg, scope="layer"), _data()).mask
+    assert training.mask.layer_densities() != budget.layer_densities()
+
+
 def test_gradual_starts_dense_and_prunes_on_schedule() -> None:
     cfg = _cfg(method="gradual", sparsity=0.9, epochs=2)
     training = CentralTraining(cfg, _data())
@@ -117,8 +130,7 @@ def test_rigl_grows_by_gradient_and_prunes_by_magnitude() -> None:
         p.grad = torch.randn(p.shape, generator=gen)
     old = training.mask
     before = {n: params[n].detach().abs().clone() for n in training.names}
-    training.method.step = 1  # an update step: 1 % readjust_steps == 0, before end_step
-    training.method.update(training.trainer)
+    training.method.update(training.trainer, 1)  # 1 % readjust_steps == 0, before end_step
     new = training.mask
     assert new.changed(old) > 0
     for n in training.names:
@@ -132,6 +144,14 @@ def test_rigl_grows_by_gradient_and_prunes_by_magnitude() -> None:
             assert before[n][dropped].max() <= before[n][survived].min()
         if fresh.any():
             assert grad[fresh].min() >= grad[~new[n]].max()
+
+
+def test_lr_schedule_per_step() -> None:
+    training = CentralTraining(_cfg(method="set", lr=0.05), _data())
+    training.train()  # 6 steps: the last one (step 5) uses lr / 2 * (1 + cos(5 pi / 6))
+    assert training.step == 6
+    lr = training.trainer.optimizer.param_groups[0]["lr"]
+    assert lr == pytest.approx(0.05 / 2 * (1 + math.cos(5 * math.pi / 6)))
 
 
 def test_same_seed_same_metrics_and_weights() -> None:
@@ -162,7 +182,7 @@ def test_train_subset_is_seeded() -> None:
     ("method=prune_everything", "method"), ("sparsity=1.0", "sparsity"), ("epochs=0", "epochs"),
     ("epochs=three", "epochs"), ("criterion=oracle", "criterion"), ("budget=flat", "budget"),
     ("readjust_until=0", "readjust_until"), ("alpha_schedule=step", "alpha_schedule"),
-    ("train_subset=-1", "train_subset"), ("no_such_key=1", "no_such_key"),
+    ("train_subset=-1", "train_subset"), ("scope=local", "scope"), ("no_such_key=1", "no_such_key"),
 ])
 def test_bad_config_names_the_field(arg: str, field: str) -> None:
     with pytest.raises(ConfigError, match=field):

@@ -41,12 +41,14 @@ class CentralConfig:
     epochs: int = 3
     batch_size: int = 64
     lr: float = 0.02
+    lr_schedule: str = "cosine"
     momentum: float = 0.9
     weight_decay: float = 5e-4
     # sparsity
     sparsity: float = 0.9
     budget: str = "erk"
     criterion: str = "random"
+    scope: str = "layer"
     score_samples: int = 256
     # mask updates (rigl, set, gradual)
     alpha: float = 0.3
@@ -83,11 +85,13 @@ CHECKS: dict[str, Check] = {
     "epochs": _range(1, 100_000),
     "batch_size": _range(1, 1_000_000),
     "lr": _range(0, lo_open=True),
+    "lr_schedule": _choice("schedule"),
     "momentum": _range(0, 1, hi_open=True),
     "weight_decay": _range(0),
     "sparsity": _range(0, 1, hi_open=True),
     "budget": _choice("budget"),
     "criterion": _choice("criterion"),
+    "scope": _literal("layer", "global"),
     "score_samples": _range(1, 100_000),
     "alpha": _range(0, 1),
     "alpha_schedule": _choice("schedule"),

@@ -35,11 +35,11 @@ class DynamicSparse(Method, ABC):
     def growth_scores(self) -> dict[str, torch.Tensor]:
         """Per-layer scores; the highest inactive entries are grown."""
 
-    def update(self, trainer: LocalTrainer) -> None:
+    def update(self, trainer: LocalTrainer, step: int) -> None:
         s, cfg = self.setup, self.setup.cfg
-        if self.step == 0 or self.step % cfg.readjust_steps or self.step >= s.end_step:
+        if step == 0 or step % cfg.readjust_steps or step >= s.end_step:
             return
-        fraction = DROP_SCHEDULES.get(cfg.alpha_schedule)(self.step, s.end_step, cfg.alpha)
+        fraction = DROP_SCHEDULES.get(cfg.alpha_schedule)(step, s.end_step, cfg.alpha)
         mask = trainer.optimizer.mask
         k = {n: round(fraction * int(m.sum())) for n, m in mask.items()}
         params = dict(s.model.named_parameters())

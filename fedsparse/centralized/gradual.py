@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from fedsparse.centralized.registry import CENTRAL_METHODS, Method
 from fedsparse.sparse.budgets import layer_budget
 from fedsparse.sparse.mask import Mask
@@ -22,11 +20,11 @@ class Gradual(Method):
     def initial_mask(self) -> Mask:
         return Mask.ones(self.setup.model, self.setup.names)
 
-    def update(self, trainer: LocalTrainer) -> None:
+    def update(self, trainer: LocalTrainer, step: int) -> None:
         s, cfg = self.setup, self.setup.cfg
-        if self.step > s.end_step or (self.step % cfg.readjust_steps and self.step != s.end_step):
+        if step > s.end_step or (step % cfg.readjust_steps and step != s.end_step):
             return
-        density = (agp_density(self.step, 0, s.end_step, cfg.density) if s.end_step > 0
+        density = (agp_density(step, 0, s.end_step, cfg.density) if s.end_step > 0
                    else cfg.density)
         kept = layer_budget(cfg.budget, s.shapes(), density)
         mask = trainer.optimizer.mask

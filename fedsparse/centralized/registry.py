@@ -1,7 +1,7 @@
 """`CENTRAL_METHODS`: registry of centralized training methods, and the `Method` interface they share.
 
 A method decides the starting mask (or none: dense) and may change the mask during training from
-a hook that runs after each backward pass, before the optimizer step.
+`update`, which runs after each backward pass, before the optimizer step.
 """
 
 from __future__ import annotations
@@ -47,20 +47,14 @@ class Method:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        self.step = 0
 
     def initial_mask(self) -> Mask | None:
         """The mask to train with from step 0; None trains dense (no mask at all)."""
         return None
 
-    def update(self, trainer: LocalTrainer) -> None:
-        """Runs before optimizer step `self.step` with the batch gradient in `.grad`; may call
-        `trainer.set_mask`."""
-
-    def before_step(self, trainer: LocalTrainer) -> None:
-        """The `LocalTrainer` hook: `update`, then advance the step counter."""
-        self.update(trainer)
-        self.step += 1
+    def update(self, trainer: LocalTrainer, step: int) -> None:
+        """Runs before optimizer step `step` (0-based, counted over the whole run) with the batch
+        gradient in `.grad`; may change the mask with `trainer.set_mask`."""
 
 
 CENTRAL_METHODS: Registry[type[Method]] = Registry("centralized method")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from typing import Any
@@ -15,6 +14,7 @@ from fedsparse.metrics.evaluate import evaluate
 from fedsparse.metrics.run_folder import RunFolder
 from fedsparse.models import build_model, prunable_names
 from fedsparse.sparse.mask import Mask
+from fedsparse.sparse.schedules import DROP_SCHEDULES
 from fedsparse.train.local import LocalTrainer
 
 
@@ -37,27 +37,37 @@ class CentralTraining:
                       (data.in_channels, *data.image_size), cfg.epochs * steps_per_epoch,
                       generator(cfg.seed, METHOD_STREAM))
         self.method = CENTRAL_METHODS.get(cfg.method)(setup)
-        self.sparse_mask = self.method.initial_mask()
-        self.trainer = LocalTrainer(self.model, self.sparse_mask, lr=cfg.lr, momentum=cfg.momentum,
+        initial = self.method.initial_mask()
+        self.dense = initial is None
+        self.trainer = LocalTrainer(self.model, initial, lr=cfg.lr, momentum=cfg.momentum,
                                     weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                                     augment=cfg.augment)
         self.order = generator(cfg.seed, ORDER_STREAM)
+        self.total_steps = setup.total_steps
+        self.step = 0
         self.setup_s = time.perf_counter() - t0
 
     @property
     def mask(self) -> Mask:
         """The current mask of the prunable weights (all ones when training dense)."""
-        if self.sparse_mask is None:
+        if self.dense:
             return Mask.ones(self.model, self.names)
         return self.trainer.optimizer.mask
+
+    def before_step(self) -> None:
+        """The `LocalTrainer` hook: the method's mask update, then this step's learning rate."""
+        self.method.update(self.trainer, self.step)
+        lr = DROP_SCHEDULES.get(self.cfg.lr_schedule)(self.step, self.total_steps, self.cfg.lr)
+        for group in self.trainer.optimizer.param_groups:
+            group["lr"] = lr
+        self.step += 1
 
     def train_epoch(self, epoch: int, t_start: float) -> dict[str, Any]:
         """One pass over the training set, then a test-set evaluation; the metrics row."""
         t0 = time.perf_counter()
         before = self.mask
-        hook = functools.partial(self.method.before_step, self.trainer)
         loss = self.trainer.train_epochs(self.data.train_x, self.data.train_y, 1, self.order,
-                                         before_step=hook)
+                                         before_step=self.before_step)
         mask = self.mask
         row: dict[str, Any] = {"round": epoch, "train_loss": loss}
         row |= evaluate(self.model, self.data.test_x, self.data.test_y, None)
