@@ -8,6 +8,7 @@ message naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -45,6 +46,7 @@ class Config:
     model: str = "cifar10_net"
     keep_first_dense: bool = False
     keep_last_dense: bool = False
+    init_checkpoint: str | None = None
     # federated training
     strategy: str = "feddst"
     rounds: int = 400
@@ -63,6 +65,9 @@ class Config:
     criterion: str = "random"
     scoring: str = "server"
     score_samples: int = 256
+    mask_ablation: str = "none"
+    input_keep: float = 1.0
+    scorer_path: str | None = None
     # FedDST mask readjustment
     alpha: float = 0.01
     alpha_schedule: str = "cosine"
@@ -80,6 +85,12 @@ class Config:
     num_actors: int | None = None
     server_device: str = "auto"
     progress: bool = True
+    ray_address: str | None = None
+    # reliability: checkpoints, resuming, injected client faults
+    checkpoint_every: int = 10
+    resume: str | None = None
+    client_failure_rate: float = 0.0
+    client_dropout_rate: float = 0.0
 
     def to_yaml(self) -> str:
         return OmegaConf.to_yaml(OmegaConf.structured(self))
@@ -153,10 +164,72 @@ def _regrow_epochs(v: Any, c: Config) -> str | None:
     return None if 0 <= v <= c.local_epochs else f"in [0, local_epochs={c.local_epochs}]"
 
 
+def _existing_file(v: Any, _: Config) -> str | None:
+    if v is None:
+        return None
+    return None if Path(os.path.expanduser(v)).is_file() else "null or an existing file (not found)"
+
+
+def _scorer_path(v: Any, c: Config) -> str | None:
+    if v is None and c.criterion == "learned":
+        return "a scorer file (python -m simulations.train_scorer) when criterion='learned'"
+    return _existing_file(v, c)
+
+
+def _input_keep(v: Any, c: Config) -> str | None:
+    problem = _range(0, 1, lo_open=True)(v, c)
+    if problem is None and v < 1 and c.keep_first_dense:
+        return "1.0 when keep_first_dense=true (input selection masks the first layer)"
+    return problem
+
+
 def _data_dir(v: Any, _: Config) -> str | None:
     if v is None:
         return None
     return None if Path(os.path.expanduser(v)).exists() else "an existing folder or archive (not found)"
+
+
+def checkpoint_round(run_folder: str | Path) -> int | None:
+    """The round of a run folder's last checkpoint, or None when it has none (or it is unreadable)."""
+    from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE
+
+    try:
+        meta = json.loads((Path(run_folder) / CHECKPOINT_DIR / CHECKPOINT_FILE).read_text())
+        return int(meta["round"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _resume(v: Any, c: Config) -> str | None:
+    if v is None:
+        return None
+    folder = Path(os.path.expanduser(v))
+    if not (folder / "config.yaml").is_file():
+        return "a run folder holding config.yaml (not found)"
+    done = checkpoint_round(folder)
+    if done is None:
+        return ("a run folder with a readable checkpoint (none found: checkpoint_every=0, or the "
+                "run was killed before round 0 ended)")
+    if done >= c.rounds:
+        return (f"a run with rounds left; its checkpoint is at round {done} of rounds={c.rounds}: "
+                f"pass rounds=N > {done} to continue it")
+    return None
+
+
+def _client_test(v: Any, c: Config) -> str | None:
+    allowed = ("auto", "classes", "proportional", "iid")
+    if v not in allowed:
+        return f"one of: {', '.join(allowed)}"
+    if v != "auto":
+        from fedsparse.data.splits import split_params
+
+        if "test_split" not in split_params(c.split):
+            return f"'auto' with split={c.split!r} (only splits with test sets to choose take another value)"
+    return None
+
+
+def _optional_text(v: Any, _: Config) -> str | None:
+    return None if v is None or (isinstance(v, str) and v.strip()) else "null or a non-empty string"
 
 
 CHECKS: dict[str, Check] = {
@@ -170,8 +243,9 @@ CHECKS: dict[str, Check] = {
     "samples_per_class": _range(1),
     "shards_per_client": _range(1, 1000),
     "dirichlet_alpha": _range(0, lo_open=True),
-    "client_test": _literal("auto", "classes", "proportional", "iid"),
+    "client_test": _client_test,
     "model": _choice("model"),
+    "init_checkpoint": _existing_file,
     "strategy": _choice("strategy"),
     "rounds": _range(1, 1_000_000),
     "clients_per_round": _clients_per_round,
@@ -188,6 +262,9 @@ CHECKS: dict[str, Check] = {
     "criterion": _choice("criterion"),
     "scoring": _literal("server", "federated"),
     "score_samples": _range(1, 100_000),
+    "mask_ablation": _literal("none", "shuffle", "reinit", "invert"),
+    "input_keep": _input_keep,
+    "scorer_path": _scorer_path,
     "alpha": _range(0, 1),
     "alpha_schedule": _choice("schedule"),
     "readjust_every": _range(1, 1_000_000),
@@ -200,7 +277,15 @@ CHECKS: dict[str, Check] = {
     "output_dir": lambda v, _: None if isinstance(v, str) and v else "a folder path",
     "num_actors": _range(1, 4096, optional=True),
     "server_device": _literal("auto", "cpu", "cuda"),
+    "ray_address": _optional_text,
+    "checkpoint_every": _range(0, 1_000_000),
+    "client_failure_rate": _range(0, 1, hi_open=True),
+    "client_dropout_rate": _range(0, 1, hi_open=True),
+    "resume": _resume,
 }
+
+RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address")
+"""Fields `resume=` accepts alongside it: they extend the run or change only how it is executed."""
 
 
 def validate(cfg: Config) -> Config:
@@ -243,14 +328,18 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
     `config=NAME_OR_PATH` among the arguments replaces the default file.
     """
     overrides: list[str] = []
+    config_arg: str | None = None
     for arg in argv:
         if "=" not in arg:
             raise ConfigError(f"argument {arg!r}: expected key=value (e.g. rounds=20)")
         key, value = arg.split("=", 1)
         if key == "config":
-            default = value
+            default = config_arg = value
         else:
             overrides.append(arg)
+    resume = [arg.split("=", 1)[1] for arg in overrides if arg.split("=", 1)[0] == "resume"]
+    if resume and resume[-1] not in ("", "null"):
+        default, overrides = _resume_args(resume[-1], config_arg, overrides)
     base = OmegaConf.structured(Config)
     path = _config_path(default)
     try:
@@ -272,6 +361,23 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, Config)
     return resolve(validate(cfg))
+
+
+def _resume_args(run: str, config_arg: str | None, overrides: list[str]) -> tuple[str, list[str]]:
+    """`resume=RUN`: the base file is the run's own config.yaml; only RESUME_OVERRIDABLE may change."""
+    if config_arg is not None:
+        raise ConfigError(f"config={config_arg!r} cannot be combined with resume={run!r}: "
+                          "a resumed run uses its own config.yaml")
+    for arg in overrides:
+        key = arg.split("=", 1)[0]
+        if key not in (*RESUME_OVERRIDABLE, "resume"):
+            raise ConfigError(f"{key} cannot be changed when resuming (resume={run!r}); only "
+                              f"{', '.join(RESUME_OVERRIDABLE)} can")
+    folder = Path(os.path.expanduser(run))
+    if not (folder / "config.yaml").is_file():
+        raise ConfigError(f"resume={run!r} is invalid: must be a run folder holding config.yaml (not found)")
+    rest = [a for a in overrides if a.split("=", 1)[0] != "resume"]
+    return str(folder / "config.yaml"), [*rest, f"resume={folder.resolve()}"]
 
 
 def config_from_yaml(text: str) -> Config:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +11,7 @@ from torch import nn
 
 from fedsparse.config import Config, config_from_yaml
 from fedsparse.data import ClientSplit, ImageData, load_dataset, make_split, normalize
+from fedsparse.errors import DataError
 from fedsparse.models import build_model, prunable_names
 
 
@@ -37,9 +39,14 @@ class Experiment:
     split: ClientSplit
 
     def new_model(self) -> nn.Module:
-        """The model with the run's seeded initial weights."""
-        return build_model(self.cfg.model, self.data.num_classes, self.data.in_channels,
-                           self.data.image_size[0], seed=self.cfg.seed)
+        """The model with the run's seeded initial weights, or those of `init_checkpoint`."""
+        model = build_model(self.cfg.model, self.data.num_classes, self.data.in_channels,
+                            self.data.image_size[0], seed=self.cfg.seed)
+        if self.cfg.init_checkpoint:
+            from fedsparse.models.checkpoint import load_checkpoint
+
+            load_checkpoint(model, self.cfg.init_checkpoint)
+        return model
 
     @functools.cached_property
     def masked_names(self) -> list[str]:
@@ -59,7 +66,13 @@ class Experiment:
 
 def build_experiment(cfg: Config) -> Experiment:
     """Load the data and make the split (validates split parameters before any training)."""
-    data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download)
+    try:
+        data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download)
+    except DataError as e:  # name the setting that points at the data
+        if "data_dir" in str(e):
+            raise
+        where = repr(cfg.data_dir) if cfg.data_dir else f"null ($FEDSPARSE_DATA={os.environ.get('FEDSPARSE_DATA')!r})"
+        raise DataError(f"data_dir={where}: {e}") from None
     split = make_split(cfg.split, data.train_y.numpy(), data.test_y.numpy(), cfg.num_clients,
                        cfg.seed, **split_kwargs(cfg))
     return Experiment(cfg, data, split)

@@ -14,7 +14,8 @@ for _var, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHEC
 
 from fedsparse.config import Config, load_config  # noqa: E402
 from fedsparse.errors import ConfigError, DataError  # noqa: E402
-from fedsparse.experiment import experiment_from_yaml  # noqa: E402
+from fedsparse.experiment import Experiment, experiment_from_yaml  # noqa: E402
+from fedsparse.fl.checkpoint import open_run_folder  # noqa: E402
 from fedsparse.metrics.run_folder import RunFolder  # noqa: E402
 
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
@@ -28,11 +29,21 @@ def num_actors(cfg: Config) -> int:
 
 
 def backend_config(cfg: Config) -> dict:
-    """Ray placement: one CPU and no GPU per client actor, `num_actors` of them."""
+    """Ray placement: one CPU and no GPU per client actor, `num_actors` of them.
+
+    With `ray_address` the run joins an existing Ray cluster (`ray start --head` ...): Ray refuses
+    resource arguments when connecting, so only the address is passed and the cluster's own CPUs
+    decide how many client actors run (`num_actors` is then unused). Without it the run starts a
+    private Ray instance (`address="local"`), even when a cluster started with `ray start` is
+    running on the machine (plain `ray.init()` would try to join that one and refuse `num_cpus`).
+    """
+    if cfg.ray_address:
+        return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                "init_args": {"address": cfg.ray_address}}
     return {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-        "init_args": {"num_cpus": num_actors(cfg), "num_gpus": 0, "include_dashboard": False,
-                      "object_store_memory": OBJECT_STORE_BYTES},
+        "init_args": {"address": "local", "num_cpus": num_actors(cfg), "num_gpus": 0,
+                      "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES},
     }
 
 
@@ -44,10 +55,29 @@ def prepare(cfg: Config) -> RunFolder:
     exp = experiment_from_yaml(cfg.to_yaml())
     exp.new_model()
     exp.masked_names  # noqa: B018 - builds the prunable-name list, checking the model once
-    run = RunFolder.create(cfg.output_dir, cfg.name, cfg.seed)
-    run.write_config(cfg.to_yaml())
-    exp.split.save_heatmap(exp.data.train_y.numpy(), run.path_for("split_heatmap.png"))
+    if cfg.resume is not None:
+        _check_checkpoint(cfg, exp)
+    run = open_run_folder(cfg)
+    if cfg.resume is None:
+        exp.split.save_heatmap(exp.data.train_y.numpy(), run.path_for("split_heatmap.png"))
     return run
+
+
+def _check_checkpoint(cfg: Config, exp: Experiment) -> None:
+    """The checkpoint to resume from must load and fit the model (before Ray starts)."""
+    import torch
+
+    from fedsparse.fl.checkpoint import load_checkpoint
+    from fedsparse.fl.strategies import STRATEGIES
+
+    try:
+        _, state = load_checkpoint(cfg.resume)
+    except DataError as e:
+        raise DataError(f"resume={cfg.resume}: {e}") from None
+    try:
+        STRATEGIES.get(cfg.strategy)(exp, torch.device("cpu"), {}).load_state_dict(state)
+    except (KeyError, ValueError, TypeError) as e:
+        raise DataError(f"resume={cfg.resume}: the checkpoint does not fit this run ({e})") from None
 
 
 def run_simulation(cfg: Config) -> Path:

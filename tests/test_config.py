@@ -74,3 +74,14 @@ def test_cli_bad_input_exits_2_with_one_clear_line() -> None:
     assert proc.returncode == 2
     assert "sparsity" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+def test_ray_address_joins_a_cluster_without_resource_arguments() -> None:
+    from fedsparse.runner import backend_config
+
+    local = backend_config(load_config("cifar_noniid", ["num_actors=3"]))
+    # a private instance, even if `ray start` left a cluster running on this machine
+    assert local["init_args"]["num_cpus"] == 3 and local["init_args"]["address"] == "local"
+    joined = backend_config(load_config("cifar_noniid", ["ray_address=10.0.0.5:6379", "num_actors=3"]))
+    assert joined["init_args"] == {"address": "10.0.0.5:6379"}  # Ray refuses num_cpus etc. here
+    assert joined["client_resources"] == {"num_cpus": 1, "num_gpus": 0.0}

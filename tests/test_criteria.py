@@ -38,6 +38,18 @@ def _grad(model: nn.Module, names: list[str], batches: list[tuple[Tensor, Tensor
     return list(torch.autograd.grad(loss, [params[n] for n in names]))
 
 
+@pytest.fixture(scope="module")
+def options(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """Per-criterion options: `learned` needs a saved scorer (an untrained one will do here)."""
+    from fedsparse.sparse.criteria.learned import Scorer
+
+    path = tmp_path_factory.mktemp("scorer") / "scorer.npz"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        Scorer((8,)).save(path)
+    return lambda name: {"scorer_path": str(path)} if name == "learned" else {}
+
+
 def _bn_net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
@@ -46,7 +58,7 @@ def _bn_net() -> nn.Module:
 
 def test_registry_and_errors() -> None:
     assert set(CRITERIA.names()) == {"random", "magnitude", "gradient", "snip", "grasp",
-                                     "synflow", "movement"}
+                                     "synflow", "movement", "lottery", "learned"}
     model = _tiny()
     with pytest.raises(ConfigError, match="allowed"):
         score("obd", model, ["0.weight"], None)
@@ -185,7 +197,7 @@ def test_synflow_scores_reproduce_their_mask() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CRITERIA.names()))
-def test_criteria_have_no_side_effects(name: str) -> None:
+def test_criteria_have_no_side_effects(name: str, options) -> None:  # noqa: ANN001
     model = _bn_net()
     model[1].running_mean.fill_(0.3)
     model.train()
@@ -195,7 +207,7 @@ def test_criteria_have_no_side_effects(name: str) -> None:
     rng = torch.get_rng_state()
     names = prunable_names(model)
     batches = _batches(2, shape=(3, 8, 8))
-    score(name, model, names, batches, generator=torch.Generator().manual_seed(0))
+    score(name, model, names, batches, generator=torch.Generator().manual_seed(0), **options(name))
     for k, p in model.named_parameters():
         assert torch.equal(p, params[k]), k
     for k, b in model.named_buffers():
@@ -233,13 +245,13 @@ def test_random_is_reproducible() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CRITERIA.names()))
-def test_mask_is_respected(name: str) -> None:
+def test_mask_is_respected(name: str, options) -> None:  # noqa: ANN001
     model, batches, names = _tiny(), _batches(1), ["0.weight", "2.weight"]
     gen = torch.Generator().manual_seed(0)
     mask = Mask({n: torch.rand(p.shape, generator=gen) < 0.5
                  for n, p in model.named_parameters() if n in names})
     scores = score(name, model, names, batches, mask=mask,
-                   generator=torch.Generator().manual_seed(0))
+                   generator=torch.Generator().manual_seed(0), **options(name))
     for n in names:
         kept = mask[n]
         assert torch.isfinite(scores[n][kept]).all()
@@ -263,13 +275,14 @@ def test_scores_use_masked_weights() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CRITERIA.names()))
-def test_every_criterion_on_cifar10_net(name: str) -> None:
+def test_every_criterion_on_cifar10_net(name: str, options) -> None:  # noqa: ANN001
     model = build_model("cifar10_net", 10, 3, 32, seed=0)
     names = prunable_names(model)
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(4, 3, 32, 32, generator=gen), torch.randint(0, 10, (4,),
                                                                            generator=gen))]
-    scores = score(name, model, names, batches, generator=torch.Generator().manual_seed(0))
+    scores = score(name, model, names, batches, generator=torch.Generator().manual_seed(0),
+                   **options(name))
     params = dict(model.named_parameters())
     assert list(scores) == names
     for n, s in scores.items():

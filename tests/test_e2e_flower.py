@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)"),
 ]
 
-WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s"}
+WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s"}
 
 
 def _cfg(tmp_path: Path, **overrides: object):
@@ -68,7 +68,8 @@ def test_feddst_three_rounds_sparse_payloads_and_exact_ledger(tmp_path: Path, ca
     run = run_simulation(cfg)
     rows = _rows(run)
     assert [r["round"] for r in rows] == [0, 1, 2, 3]
-    assert all(r["failures"] == {"errors": 0, "rejected": 0, "missing": 0} for r in rows[1:])
+    assert all(r["failures"] == {"errors": 0, "rejected": 0, "dropped": 0, "missing": 0}
+               for r in rows[1:])
     strategy = captured["strategy"][0]
     shapes, masked = strategy.shapes, strategy.masked
     n_masked = sum(int(torch.tensor(shapes[n]).prod()) for n in masked)
@@ -139,7 +140,8 @@ def test_every_strategy_runs_through_flower(tmp_path: Path, overrides: dict) -> 
     cfg = _cfg(tmp_path, rounds=2, local_epochs=1, readjust_until=2, **overrides)
     rows = _rows(run_simulation(cfg))
     assert [r["round"] for r in rows] == [0, 1, 2]
-    assert all(r["failures"] == {"errors": 0, "rejected": 0, "missing": 0} for r in rows[1:])
+    assert all(r["failures"] == {"errors": 0, "rejected": 0, "dropped": 0, "missing": 0}
+               for r in rows[1:])
     assert all(r["upload_bytes"] > 0 and "central_accuracy" in r for r in rows[1:])
     sparse = cfg.strategy in ("fixed_mask", "feddst")
     assert rows[-1]["density"] == pytest.approx(1 - cfg.sparsity, abs=1e-3) if sparse else rows[-1]["density"] == 1.0

@@ -8,8 +8,10 @@ Messages:
   active values (+ positions when its mask differs from the global one) and metrics.
 - `query.score`: scores the initial model on local data for federated pruning at initialisation.
 
-Data, split and model are cached per actor process; the last global mask received is kept in the
-node's `context.state`, as a real client would keep it.
+Data, split and model are cached per actor process; the last global mask received is kept by the
+node, as a real client would keep it: on its own disk when the server checkpoints (so it survives a
+restart of the run), else in Flower's `context.state` (fedsparse.fl.node_state). A client chosen by
+`client_failure_rate` raises after receiving its train message (fedsparse.fl.faults).
 """
 
 from __future__ import annotations
@@ -17,18 +19,19 @@ from __future__ import annotations
 import functools
 import time
 
-import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedsparse.experiment import Experiment, experiment_from_yaml
-from fedsparse.fl.payload import decode_state, encode_state
-from fedsparse.train.readjust import readjust_mask
+from fedsparse.fl import faults
+from fedsparse.fl.node_state import ContextMaskStore, DiskMaskStore, MaskStore, node_folder
+from fedsparse.fl.payload import decode_masks, decode_state, encode_state
 from fedsparse.fl.strategies.base import float_state
+from fedsparse.fl.strategies.initial_mask import criterion_options
 from fedsparse.sparse.criteria import score
 from fedsparse.sparse.mask import Mask
-from fedsparse.train.local import LocalTrainer
+from fedsparse.train.client_update import client_generator, client_update
 
 app = ClientApp()
 
@@ -44,35 +47,34 @@ def _setup(context: Context) -> tuple[str, Experiment, int]:
     return yaml_text, experiment_from_yaml(yaml_text), int(context.node_config["partition-id"])
 
 
-def _stored_mask(context: Context, exp: Experiment, shapes: dict[str, torch.Size]) -> tuple[int, Mask | None]:
-    if "mask" not in context.state:
-        return -1, None
-    bits = context.state["mask"]["bits"].numpy()
-    version = int(context.state["mask_version"]["version"])
-    flat = np.unpackbits(bits, count=sum(int(np.prod(shapes[n])) for n in exp.masked_names)).astype(bool)
-    out, start = {}, 0
-    for n in exp.masked_names:
-        size = int(np.prod(shapes[n]))
-        out[n] = torch.from_numpy(flat[start:start + size].reshape(shapes[n]))
-        start += size
-    return version, Mask(out)
+def _mask_store(context: Context, exp: Experiment, pid: int) -> MaskStore:
+    """The node's own disk when the server runs with checkpoints (it sends `state_dir`), else
+    Flower's `context.state` (see fedsparse.fl.node_state)."""
+    setup = context.state["setup"]
+    if "state_dir" in setup:
+        own = context.node_config.get("state-dir")
+        folder = node_folder(str(setup["state_dir"]), str(own) if own else None, pid)
+        return DiskMaskStore(folder, exp.cfg.checkpoint_every)
+    return ContextMaskStore(context.state)
 
 
-def _store_mask(context: Context, mask: Mask, version: int) -> None:
-    flat = torch.cat([m.reshape(-1) for m in mask.values()]).numpy()
-    context.state["mask"] = ArrayRecord({"bits": Array(np.packbits(flat))})
-    context.state["mask_version"] = ConfigRecord({"version": version})
-
-
-def _generator(seed: int, server_round: int, pid: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, server_round, pid])
-                                             .generate_state(1)[0]))
+def _held_mask(store: MaskStore, server_round: int, version: int, exp: Experiment,
+               shapes: dict[str, torch.Size]) -> Mask | None:
+    """The global mask this node holds, if it is the server's current `version`."""
+    held = store.load(server_round) if exp.masked_names else None
+    if held is None or held[0] != version:
+        return None
+    return decode_masks(held[1], shapes, exp.masked_names)
 
 
 @app.query("setup")
 def setup(msg: Message, context: Context) -> Message:
-    """Keep the run's config; report the partition id."""
-    context.state["setup"] = ConfigRecord({"yaml": str(msg.content["setup"]["yaml"])})
+    """Keep the run's config and warm this actor's caches (data, split, model): start-up, not
+    round 1, pays for them. Report the partition id."""
+    yaml_text = str(msg.content["setup"]["yaml"])
+    context.state["setup"] = ConfigRecord(dict(msg.content["setup"]))  # yaml (+ state_dir)
+    _model(yaml_text)
+    experiment_from_yaml(yaml_text).client_train(int(context.node_config["partition-id"]))
     return Message(RecordDict({"metrics": MetricRecord(
         {"partition-id": int(context.node_config["partition-id"])})}), reply_to=msg)
 
@@ -87,34 +89,26 @@ def train(msg: Message, context: Context) -> Message:
     server_round, version = int(instr["round"]), int(instr["mask_version"])
     model = _model(yaml_text)
     shapes = {n: t.shape for n, t in float_state(model).items()}
-    held_version, held = _stored_mask(context, exp, shapes)
-    known = held if held_version == version else None
+    store = _mask_store(context, exp, pid)
+    known = _held_mask(store, server_round, version, exp, shapes)
     state, mask, sent = decode_state(msg.content["arrays"], shapes, exp.masked_names, known,
                                      value_dtype=cfg.value_dtype)
     if sent and mask is not None:
-        _store_mask(context, mask, version)
+        store.save(server_round, version, msg.content["arrays"])
+    if faults.fails(cfg.seed, server_round, pid, cfg.client_failure_rate):
+        raise faults.InjectedFailure(f"client {pid} failed in round {server_round} "
+                                     f"(client_failure_rate={cfg.client_failure_rate})")
     model.load_state_dict(state, strict=False)
-    x, y = exp.client_train(pid)
-    gen = _generator(cfg.seed, server_round, pid)
-    trainer = LocalTrainer(model, mask, lr=cfg.lr, momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                           proximal_mu=float(instr.get("proximal_mu", 0.0)), augment=cfg.augment,
-                           double_softmax=cfg.faithful)
-    readjust = bool(instr.get("readjust", False)) and mask is not None
-    before = cfg.local_epochs - cfg.regrow_train_epochs if readjust else cfg.local_epochs
-    loss = trainer.train_epochs(x, y, before, gen)
-    new_mask, changes = mask, 0
-    if readjust:
-        new_mask = readjust_mask(trainer, x, y, mask, float(instr["drop_fraction"]), cfg, gen)
-        changes = new_mask.changed(mask)
-        trainer.set_mask(new_mask)
-        if cfg.regrow_train_epochs:
-            loss = trainer.train_epochs(x, y, cfg.regrow_train_epochs, gen)
-    send_positions = new_mask is not None and changes > 0
-    arrays = encode_state(float_state(model), exp.masked_names, new_mask,
-                          send_positions=send_positions, codec=cfg.codec, value_dtype=cfg.value_dtype)
-    metrics = MetricRecord({"partition-id": pid, "num-examples": len(y), "train_loss": loss,
-                            "mask_changes": changes, "train_time_s": time.perf_counter() - t0})
+    result = client_update(exp, model, mask, pid, server_round,
+                           proximal_mu=float(instr.get("proximal_mu", 0.0)),
+                           readjust=bool(instr.get("readjust", False)),
+                           drop_fraction=float(instr.get("drop_fraction", 0.0)))
+    arrays = encode_state(float_state(model), exp.masked_names, result.mask,
+                          send_positions=result.mask_changes > 0, codec=cfg.codec,
+                          value_dtype=cfg.value_dtype)
+    metrics = MetricRecord({"partition-id": pid, "num-examples": result.num_examples,
+                            "train_loss": result.train_loss, "mask_changes": result.mask_changes,
+                            "train_time_s": time.perf_counter() - t0})
     return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
 
 
@@ -130,7 +124,7 @@ def score_locally(msg: Message, context: Context) -> Message:
     batches = [(x[i:i + exp.cfg.batch_size], y[i:i + exp.cfg.batch_size])
                for i in range(0, len(y), exp.cfg.batch_size)]
     scores = score(exp.cfg.criterion, model, exp.masked_names, batches,
-                   generator=_generator(exp.cfg.seed, 0, pid))
+                   generator=client_generator(exp.cfg.seed, 0, pid), **criterion_options(exp.cfg))
     arrays = encode_state(scores, [], None, send_positions=False, codec=exp.cfg.codec,
                           value_dtype="float32")
     return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord(

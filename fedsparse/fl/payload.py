@@ -61,6 +61,13 @@ def _decode_masks(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Se
     return Mask(out)
 
 
+def decode_masks(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Sequence[str]) -> Mask:
+    """The masks carried by a record's `positions` + `position_sizes` (PayloadError if malformed)."""
+    if "positions" not in record or "position_sizes" not in record:
+        raise PayloadError("record has no positions")
+    return _decode_masks(record, shapes, masked)
+
+
 def decode_state(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Sequence[str],
                  known_mask: Mask | None, *, value_dtype: str,
                  max_active: int | None = None) -> tuple[dict[str, torch.Tensor], Mask | None, bool]:

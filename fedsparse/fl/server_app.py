@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 import torch
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
+from fedsparse.comm import CommLedger
 from fedsparse.config import Config, load_config
 from fedsparse.data import normalize
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment, experiment_from_yaml
+from fedsparse.fl.checkpoint import load_checkpoint, open_run_folder, save_checkpoint
 from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
+from fedsparse.fl.strategies.initial_mask import write_mask_artifacts
 from fedsparse.fl.wire import message_bytes
 from fedsparse.metrics.evaluate import evaluate
 from fedsparse.metrics.plots import make_plots
 from fedsparse.metrics.progress import RoundProgress
-from fedsparse.metrics.run_folder import RunFolder
+from fedsparse.metrics.run_folder import NODES_DIR, RunFolder
 from fedsparse.metrics.summary import summarize
 
 log = logging.getLogger("fedsparse")
@@ -43,14 +47,17 @@ def server_device(cfg: Config) -> torch.device:
     return torch.device(cfg.server_device)
 
 
-def discover_nodes(grid: Grid, cfg: Config, ledger_record: Any) -> dict[int, int]:
-    """Send the config to every node once (`query.setup`); return partition id -> node id."""
+def discover_nodes(grid: Grid, cfg: Config, ledger_record: Any,
+                   state_dir: str | None = None) -> dict[int, int]:
+    """Send the config (and, with checkpoints, where nodes keep their state) to every node once
+    (`query.setup`); return partition id -> node id."""
     deadline = time.monotonic() + NODE_WAIT_S
     while len(node_ids := list(grid.get_node_ids())) < cfg.num_clients:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(node_ids)} of num_clients={cfg.num_clients} nodes connected")
         time.sleep(0.5)
-    setup = RecordDict({"setup": ConfigRecord({"yaml": cfg.to_yaml()})})
+    fields = {"yaml": cfg.to_yaml(), **({"state_dir": state_dir} if state_dir else {})}
+    setup = RecordDict({"setup": ConfigRecord(fields)})
     messages = [Message(setup, dst_node_id=nid, message_type=f"{MessageType.QUERY}.setup")
                 for nid in node_ids]
     down = {m.metadata.dst_node_id: message_bytes(m) for m in messages}
@@ -119,29 +126,66 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     exp = experiment_from_yaml(cfg.to_yaml())
     device = server_device(cfg)
     strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy)(exp, device, {})
-    strategy.node_of.update(discover_nodes(grid, cfg, strategy.ledger.record))
-    strategy.initialize(grid)
+    state_dir = str(run.path_for(NODES_DIR).resolve()) if cfg.checkpoint_every > 0 else None
+    first_round = 1
+    if cfg.resume is None:
+        strategy.node_of.update(discover_nodes(grid, cfg, strategy.ledger.record, state_dir))
+        strategy.initialize(grid)
+        write_mask_artifacts(strategy, run)
+    else:
+        first_round = 1 + _resume(grid, cfg, run, strategy, state_dir)
     evaluator = ServerEvaluator(exp, device)
     log.info("server on %s; %d clients, %d per round", device, cfg.num_clients, cfg.clients_per_round)
     with RoundProgress(cfg.rounds, cfg.progress) as progress:
-        row = _row(strategy, 0, time.perf_counter(), t_start)
-        row.update(evaluator(strategy.state))
-        run.append_metrics(row)
-        for server_round in range(1, cfg.rounds + 1):
+        if first_round == 1:
+            row = _row(strategy, 0, time.perf_counter(), t_start)
+            row.update(evaluator(strategy.state))
+            run.append_metrics(row)
+            if cfg.checkpoint_every > 0:
+                save_checkpoint(run, 0, strategy)
+        for server_round in range(first_round, cfg.rounds + 1):
             t_round = time.perf_counter()
             messages = strategy.configure_train(server_round, None, ConfigRecord(), grid)
             replies = grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S)
             strategy.aggregate_train(server_round, replies)
             row = _row(strategy, server_round, t_round, t_start)
             if server_round % cfg.eval_every == 0 or server_round == cfg.rounds:
+                t_eval = time.perf_counter()
                 row.update(evaluator(strategy.state))
+                row["eval_s"] = time.perf_counter() - t_eval
             row["round_time_s"] = time.perf_counter() - t_round
             run.append_metrics(row)
+            every = cfg.checkpoint_every
+            if every > 0 and (server_round % every == 0 or server_round == cfg.rounds):
+                save_checkpoint(run, server_round, strategy)
             progress.update(server_round, row)
     summary = summarize(run.read_metrics())
     summary["server_device"] = str(device)
+    summary["restarts"] = run.read_restarts()
     run.write_summary(summary)
     make_plots(run)
+
+
+def _resume(grid: Grid, cfg: Config, run: RunFolder, strategy: SparseFedAvg,
+            state_dir: str | None) -> int:
+    """Continue `run` from its checkpoint; returns the checkpointed round.
+
+    The nodes are set up again (new node ids); that setup traffic is a restart's own cost, kept
+    out of the metrics (round 0 stays as it was) and recorded in `restarts.json` / summary.json.
+    Metric rows after the checkpointed round (written before the interruption) are dropped and
+    will be written again.
+    """
+    done, state = load_checkpoint(run.path)
+    setup = CommLedger()
+    strategy.node_of.update(discover_nodes(grid, cfg, setup.record, state_dir))
+    strategy.load_state_dict(state)
+    run.truncate_metrics_after(done)
+    traffic = setup.cumulative()
+    run.add_restart({"from_round": done, "at": datetime.now().isoformat(timespec="seconds"),
+                     "setup_upload_bytes": traffic["upload_bytes"],
+                     "setup_download_bytes": traffic["download_bytes"]})
+    log.info("resumed %s after round %d", run.path, done)
+    return done
 
 
 def make_server_app(cfg: Config, run: RunFolder) -> ServerApp:
@@ -163,6 +207,4 @@ def main(grid: Grid, context: Context) -> None:
     """`flwr run .` entry: the config file and overrides come from the run config."""
     overrides = str(context.run_config.get("overrides", "")).split()
     cfg = load_config(str(context.run_config.get("config", "cifar_noniid")), overrides)
-    run = RunFolder.create(cfg.output_dir, cfg.name, cfg.seed)
-    run.write_config(cfg.to_yaml())
-    run_server(grid, cfg, run)
+    run_server(grid, cfg, open_run_folder(cfg))

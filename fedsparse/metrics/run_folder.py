@@ -18,6 +18,10 @@ from fedsparse.errors import ConfigError, DataError
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "checkpoint.json"
+RESTARTS_FILE = "restarts.json"
+NODES_DIR = "nodes"
 
 
 class RunFolder:
@@ -87,6 +91,21 @@ class RunFolder:
             "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept),
         )
 
+    def read_restarts(self) -> list[dict[str, Any]]:
+        """The run's restarts (one entry per resume, with its own setup traffic); [] if none."""
+        path = self.path_for(RESTARTS_FILE)
+        if not path.exists():
+            return []
+        try:
+            return list(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as e:
+            raise DataError(f"{path}: not a JSON list ({e})") from None
+
+    def add_restart(self, entry: dict[str, Any]) -> None:
+        """Append one restart entry to `restarts.json` (atomic rewrite)."""
+        entries = [*self.read_restarts(), to_jsonable(entry)]
+        _atomic_write(self.path_for(RESTARTS_FILE), json.dumps(entries, indent=2) + "\n")
+
     def __repr__(self) -> str:
         return f"RunFolder('{self.path}')"
 
@@ -122,10 +141,16 @@ def _drop_partial_tail(f: BinaryIO) -> None:
 
 def _atomic_write(path: Path, text: str) -> None:
     """Write via a fsync'd temp file in the same folder + os.replace."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` via a fsync'd temp file in the same folder + os.replace (+ fsync of the folder):
+    readers see the old file or the new one, never a partial one, even after a crash."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600
@@ -133,3 +158,8 @@ def _atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)

@@ -5,6 +5,7 @@ is out of date. Every other strategy is a small subclass."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from flwr.serverapp.strategy import Strategy
 
 from fedsparse.comm import CommLedger, reference_download_bits, reference_upload_bits
 from fedsparse.experiment import Experiment
+from fedsparse.fl import faults
 from fedsparse.fl.payload import PayloadError, decode_state, encode_state
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.wire import message_bytes
@@ -90,6 +92,34 @@ class SparseFedAvg(Strategy):
                 reference_bits: int) -> None:
         self.ledger.record(server_round, pid, direction, message_bytes(msg), reference_bits)
 
+    # ---------------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to continue exactly: `tensors` (global weights `state/<name>`,
+        global mask `mask/<name>`) and JSON-serialisable metadata (mask version, the version each
+        client holds, the communication ledger). Node ids are not kept: they change on restart."""
+        tensors = {f"state/{n}": t.detach().cpu() for n, t in self.state.items()}
+        if self.mask is not None:
+            tensors.update({f"mask/{n}": m.cpu() for n, m in self.mask.items()})
+        return {"tensors": tensors, "mask_version": self.mask_version,
+                "client_mask_version": {str(p): v for p, v in sorted(self.client_mask_version.items())},
+                "ledger": self.ledger.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict()` (ValueError if its tensors do not fit this model)."""
+        tensors = state["tensors"]
+        weights = {n[len("state/"):]: t for n, t in tensors.items() if n.startswith("state/")}
+        masks = {n[len("mask/"):]: t for n, t in tensors.items() if n.startswith("mask/")}
+        if set(weights) != set(self.shapes) or any(weights[n].shape != s for n, s in self.shapes.items()):
+            raise ValueError("checkpoint weights do not fit the model")
+        if set(masks) != (set(self.masked) if masks else set()) or any(
+                masks[n].shape != self.shapes[n] or masks[n].dtype != torch.bool for n in masks):
+            raise ValueError("checkpoint mask does not fit the model's masked tensors")
+        self.state = {n: weights[n].to(self.device) for n in self.shapes}
+        self.mask = Mask({n: masks[n].to(self.device) for n in self.masked}) if masks else None
+        self.mask_version = int(state["mask_version"])
+        self.client_mask_version = {int(p): int(v) for p, v in state["client_mask_version"].items()}
+        self.ledger.load_state_dict(state["ledger"])
+
     # ---------------------------------------------------------------- Flower Strategy API
     def configure_train(self, server_round: int, arrays: ArrayRecord | None, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
@@ -117,9 +147,17 @@ class SparseFedAvg(Strategy):
         self.round_info = {"clients": pids}
         return messages
 
-    def _decode_reply(self, server_round: int, reply: Message) -> tuple[int, dict, Mask | None, float, dict]:
+    def _decode_reply(self, server_round: int, pid: int, reply: Message
+                      ) -> tuple[int, dict, Mask | None, float, dict]:
+        """Decode and check the reply of client `pid`; PayloadError (or KeyError/TypeError/
+        ValueError for malformed records) rejects it."""
         metrics = reply.content["metrics"]
-        pid = int(metrics["partition-id"])
+        if int(metrics["partition-id"]) != pid:
+            raise PayloadError(f"reply from partition {pid} claims partition-id {metrics['partition-id']}")
+        for key in ("num-examples", "train_loss"):
+            value = float(metrics[key])
+            if not math.isfinite(value) or (key == "num-examples" and value <= 0):
+                raise PayloadError(f"metric {key}={value} is invalid")
         state, mask, sent = decode_state(reply.content["arrays"], self.shapes, self.masked,
                                          self.mask.to("cpu") if self.mask is not None else None,
                                          value_dtype=self.cfg.value_dtype,
@@ -133,19 +171,33 @@ class SparseFedAvg(Strategy):
     def aggregate_train(self, server_round: int, replies: Iterable[Message]
                         ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         t0 = time.perf_counter()
-        received, failures = [], {"errors": 0, "rejected": 0}
+        received, failures = [], {"errors": 0, "rejected": 0, "dropped": 0}
+        pid_of = {nid: pid for pid, nid in self.node_of.items()}
+        sampled, heard = set(self.round_info["clients"]), set()
         for reply in replies:
+            # the sender comes from the envelope (the node the message went to), not the content
+            pid = pid_of.get(reply.metadata.src_node_id)
+            if pid not in sampled or pid in heard:
+                failures["rejected"] += 1
+                log.warning("round %d: rejected a reply from node %s (not sampled, or a duplicate)",
+                            server_round, reply.metadata.src_node_id)
+                continue
+            heard.add(pid)
+            if faults.drops_out(self.cfg.seed, server_round, pid, self.cfg.client_dropout_rate):
+                failures["dropped"] += 1  # lost on the way: never read, its bytes never received
+                continue
             if reply.has_error():
                 failures["errors"] += 1
                 log.warning("round %d: client error: %s", server_round, reply.error.reason)
                 continue
             try:
-                received.append(self._decode_reply(server_round, reply))
-            except (PayloadError, KeyError) as e:
+                received.append(self._decode_reply(server_round, pid, reply))
+            except (PayloadError, KeyError, TypeError, ValueError) as e:
                 failures["rejected"] += 1
-                log.warning("round %d: rejected a reply: %s", server_round, e)
+                self._record(server_round, pid, "up", reply, 0)  # its bytes did arrive
+                log.warning("round %d: rejected the reply of client %d: %s", server_round, pid, e)
         received.sort(key=lambda r: r[0])  # reduce in partition order, whatever the arrival order
-        failures["missing"] = len(self.round_info["clients"]) - len(received) - sum(failures.values())
+        failures["missing"] = len(sampled - heard)
         self.round_info["failures"] = failures
         metrics: dict[str, float] = {}
         if received:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from fedsparse.experiment import Experiment
@@ -24,3 +26,15 @@ class FedAvgM(SparseFedAvg):
         for n, w in self.state.items():
             self.velocity[n].mul_(beta).add_(average[n] - w)
             self.state[n] = w + lr * self.velocity[n]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["tensors"].update({f"velocity/{n}": v.detach().cpu() for n, v in self.velocity.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        velocity = {n: state["tensors"][f"velocity/{n}"] for n in self.shapes}
+        if any(v.shape != self.shapes[n] for n, v in velocity.items()):
+            raise ValueError("checkpoint velocity does not fit the model")
+        self.velocity = {n: v.to(self.device) for n, v in velocity.items()}

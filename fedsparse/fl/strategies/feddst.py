@@ -40,6 +40,13 @@ class FedDST(SparseFedAvg):
                                    1.0 - self.cfg.sparsity)
         self.set_mask(initial_mask(self, grid))
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "budget": dict(self.budget)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.budget = {n: int(state["budget"][n]) for n in self.masked}
+
     def readjusts(self, server_round: int) -> bool:
         cfg = self.cfg
         return (server_round - 1) % cfg.readjust_every == 0 and server_round < cfg.readjust_until

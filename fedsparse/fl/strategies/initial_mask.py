@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import torch
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
+from fedsparse.config import Config
 from fedsparse.data import normalize
+from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import decode_state, encode_state
 from fedsparse.fl.sampling import sample_clients
+from fedsparse.metrics.importance_map import save_importance_map
+from fedsparse.metrics.run_folder import RunFolder, to_jsonable
+from fedsparse.models import build_model
+from fedsparse.models.prunable import first_layer_name
+from fedsparse.sparse.ablation import invert_scores, reinit_kept, shuffle_within_layers
 from fedsparse.sparse.budgets import layer_budget
+from fedsparse.sparse.cost import model_cost
 from fedsparse.sparse.criteria import score, synflow_mask
+from fedsparse.sparse.input_features import cover_inputs, importance_shape, input_keep_mask
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.select import select_mask
+from fedsparse.sparse.select import input_feature_selection, select_mask
 
 SCORE_BATCH = 64
 
@@ -66,17 +78,115 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
     return {n: (t / weight).float() for n, t in total.items()}
 
 
+def criterion_options(cfg: Config) -> dict[str, Any]:
+    """Options the configured criterion reads from the config (the learned scorer's file)."""
+    return {"scorer_path": cfg.scorer_path} if cfg.criterion == "learned" else {}
+
+
 def initial_mask(strategy, grid: Grid) -> Mask:  # noqa: ANN001
-    """Choose the starting mask with `criterion` at density 1 - sparsity under the layer budget."""
+    """Choose the starting mask with `criterion` at density 1 - sparsity under the layer budget,
+    then apply the input-feature selection (`input_keep` < 1) and the ablation (`mask_ablation`).
+
+    SynFlow prunes iteratively and has no single ranking: `invert` and the input importance use
+    its one-shot scores (one SynFlow pass at the dense model); without `invert` the mask is the
+    iterative SynFlow mask (restricted to the kept inputs when inputs are selected).
+    """
     exp, cfg = strategy.exp, strategy.cfg
     model = exp.new_model()
     names = exp.masked_names
+    shape = (exp.data.in_channels, *exp.data.image_size)
+    iterative_synflow = cfg.criterion == "synflow" and cfg.mask_ablation != "invert"
+    scores: dict[str, torch.Tensor] | None = None
     if cfg.criterion == "synflow":
-        shape = (exp.data.in_channels, *exp.data.image_size)
-        return synflow_mask(model, names, budget_densities(exp, strategy.shapes), input_shape=shape)
-    if cfg.scoring == "federated":
+        if not iterative_synflow or cfg.input_keep < 1:
+            scores = score("synflow", model, names, None, input_shape=shape)
+    elif cfg.scoring == "federated":
         scores = federated_scores(strategy, grid)
     else:
         gen = torch.Generator().manual_seed(cfg.seed)
-        scores = score(cfg.criterion, model, names, proxy_batches(exp), generator=gen)
-    return select_mask(scores, 1.0 - cfg.sparsity, scope="layer", budget=cfg.budget)
+        scores = score(cfg.criterion, model, names, proxy_batches(exp), generator=gen,
+                       **criterion_options(cfg))
+    if scores is not None and cfg.mask_ablation == "invert":
+        scores = invert_scores(scores)
+    allowed = select_inputs(strategy, model, scores) if cfg.input_keep < 1 else {}
+    if iterative_synflow:
+        densities = budget_densities(exp, strategy.shapes)
+        start = None
+        if allowed:
+            start = Mask({n: allowed.get(n, torch.ones(strategy.shapes[n], dtype=torch.bool))
+                          for n in names})
+            densities = {n: min(d, start[n].float().mean().item()) for n, d in densities.items()}
+        mask = synflow_mask(model, names, densities, input_shape=shape, mask=start)
+    else:
+        assert scores is not None
+        ranked = {n: s.masked_fill(~allowed[n].to(s.device), float("-inf")) if n in allowed else s
+                  for n, s in scores.items()}
+        mask = select_mask(ranked, 1.0 - cfg.sparsity, scope="layer", budget=cfg.budget)
+        mask = Mask({n: m & allowed[n].to(m.device) if n in allowed else m for n, m in mask.items()})
+    if allowed and cfg.mask_ablation != "shuffle":
+        assert scores is not None
+        sel = strategy.input_selection
+        first = sel["layer"]
+        covered = cover_inputs(mask[first], scores[first], sel["kept_index"])
+        mask = Mask({n: covered.to(m.device) if n == first else m for n, m in mask.items()})
+    if cfg.mask_ablation == "shuffle":
+        mask = shuffle_within_layers(mask, _stream(cfg.seed, SHUFFLE_STREAM), allowed)
+    elif cfg.mask_ablation == "reinit":
+        fresh = build_model(cfg.model, exp.data.num_classes, exp.data.in_channels,
+                            exp.data.image_size[0], seed=_derived_seed(cfg.seed, REINIT_STREAM))
+        strategy.state = reinit_kept(strategy.state, mask,
+                                     {n: p.detach() for n, p in fresh.named_parameters()})
+    return mask
+
+
+SHUFFLE_STREAM, REINIT_STREAM = 13, 17
+
+
+def _derived_seed(seed: int, stream: int) -> int:
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0]) % (2**31 - 1)
+
+
+def _stream(seed: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_derived_seed(seed, stream))
+
+
+def select_inputs(strategy, model: torch.nn.Module,  # noqa: ANN001
+                  scores: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """Induced feature selection: keep the `input_keep` fraction of the first layer's inputs with
+    the largest summed scores; returns {first layer: allowed positions} and stores the kept index
+    and the importance map on the strategy (`input_selection`, written by `write_mask_artifacts`)."""
+    exp, cfg = strategy.exp, strategy.cfg
+    first = first_layer_name(model)
+    if first not in exp.masked_names:
+        raise ConfigError(f"input_keep={cfg.input_keep} needs the first layer '{first}' masked "
+                          "(a sparse strategy and keep_first_dense=false)")
+    assert scores is not None
+    n_in = strategy.shapes[first][1]
+    view = importance_shape(n_in, exp.data.in_channels, exp.data.image_size)
+    kept_index, importance = input_feature_selection(scores[first].cpu(), cfg.input_keep, view)
+    strategy.input_selection = {"layer": first, "kept_index": kept_index, "importance": importance}
+    return {first: input_keep_mask(strategy.shapes[first], kept_index)}
+
+
+def write_mask_artifacts(strategy, run: RunFolder) -> None:  # noqa: ANN001
+    """Into the run folder: `initial_mask.npz` (the global mask), `initial_mask.json` (realised
+    density, parameters, MACs and kept inputs counted with `sparse/cost.py`) and, with input
+    selection, `kept_inputs.npy`, `input_importance.npy` and `input_importance.png`."""
+    if strategy.mask is None:
+        return
+    exp = strategy.exp
+    mask = strategy.mask.to("cpu")
+    mask.save(run.path_for("initial_mask.npz"))
+    shape = (exp.data.in_channels, *exp.data.image_size)
+    info: dict[str, Any] = {"density": mask.density(), "layer_density": mask.layer_densities(),
+                            "mask_ablation": exp.cfg.mask_ablation, "input_keep": exp.cfg.input_keep,
+                            **model_cost(exp.new_model(), mask, shape)}
+    selection = getattr(strategy, "input_selection", None)
+    if selection is not None:
+        np.save(run.path_for("kept_inputs.npy"), selection["kept_index"].numpy())
+        np.save(run.path_for("input_importance.npy"), selection["importance"].numpy())
+        save_importance_map(selection["importance"], selection["kept_index"],
+                            run.path_for("input_importance.png"),
+                            title=f"{exp.cfg.criterion} ({exp.cfg.scoring}), {exp.data.name}")
+        info["inputs_selected"] = int(selection["kept_index"].numel())
+    run.path_for("initial_mask.json").write_text(json.dumps(to_jsonable(info), indent=2) + "\n")

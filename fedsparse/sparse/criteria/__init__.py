@@ -3,6 +3,8 @@
 from fedsparse.sparse.criteria import (  # noqa: F401  (register criteria)
     grasp,
     gradient,
+    learned,
+    lottery_ticket,
     magnitude,
     movement,
     random,
