@@ -288,13 +288,19 @@ RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address")
 """Fields `resume=` accepts alongside it: they extend the run or change only how it is executed."""
 
 
-def validate(cfg: Config) -> Config:
-    """Check every field; raise ConfigError naming the first bad one and what is allowed."""
-    for field, check in CHECKS.items():
+def check_fields(cfg: Any, checks: dict[str, Check]) -> None:
+    """Run `checks` over `cfg`'s fields; raise ConfigError naming the first bad one and what is
+    allowed. Shared by every config dataclass of the project."""
+    for field, check in checks.items():
         value = getattr(cfg, field)
         problem = check(value, cfg)
         if problem is not None:
             raise ConfigError(f"{field}={value!r} is invalid: must be {problem}")
+
+
+def validate(cfg: Config) -> Config:
+    """Check every field of the federated config."""
+    check_fields(cfg, CHECKS)
     return cfg
 
 

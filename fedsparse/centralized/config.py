@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fedsparse.config import Check, _choice, _config_path, _data_dir, _literal, _nonempty, _range
+from fedsparse.config import Check, _choice, check_fields, _config_path, _data_dir, _literal, _nonempty, _range
 from fedsparse.errors import ConfigError
 
 DEFAULT_CONFIG = "centralized_sparse"
@@ -103,12 +103,8 @@ CHECKS: dict[str, Check] = {
 
 
 def validate(cfg: CentralConfig) -> CentralConfig:
-    """Check every field; raise ConfigError naming the first bad one and what is allowed."""
-    for field, check in CHECKS.items():
-        value = getattr(cfg, field)
-        problem = check(value, cfg)
-        if problem is not None:
-            raise ConfigError(f"{field}={value!r} is invalid: must be {problem}")
+    """Check every field of the centralized config."""
+    check_fields(cfg, CHECKS)
     return cfg
 
 
