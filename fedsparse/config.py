@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedsparse.errors import ConfigError
@@ -81,6 +81,7 @@ class Config:
     value_dtype: str = "float32"
     # evaluation and runtime
     eval_every: int = 10
+    max_upload_gb: float | None = None
     output_dir: str = "runs"
     num_actors: int | None = None
     server_device: str = "auto"
@@ -274,6 +275,7 @@ CHECKS: dict[str, Check] = {
     "codec": _choice("codec"),
     "value_dtype": _choice("value_dtype"),
     "eval_every": _range(1, 1_000_000),
+    "max_upload_gb": _range(0, lo_open=True, optional=True),
     "output_dir": lambda v, _: None if isinstance(v, str) and v else "a folder path",
     "num_actors": _range(1, 4096, optional=True),
     "server_device": _literal("auto", "cpu", "cuda"),
@@ -348,12 +350,8 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
         default, overrides = _resume_args(resume[-1], config_arg, overrides)
     base = OmegaConf.structured(Config)
     path = _config_path(default)
-    try:
-        file_cfg = OmegaConf.load(path)
-    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
-        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
     merged = base
-    for source, layer in ((str(path), file_cfg), ("command line", None)):
+    for source, layer in (*_file_layers(path), ("command line", None)):
         try:
             if layer is None:
                 layer = OmegaConf.from_dotlist(overrides)
@@ -367,6 +365,22 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, Config)
     return resolve(validate(cfg))
+
+
+def _file_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Any]]:
+    """The YAML layers of a config file: those of the file it `extends` (a config name or path),
+    then its own keys."""
+    if path in seen:
+        raise ConfigError(f"config file {path}: 'extends' loops back to itself")
+    try:
+        layer = OmegaConf.load(path)
+    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
+        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
+    parent = layer.pop("extends", None) if isinstance(layer, DictConfig) else None
+    own = [(str(path), layer)]
+    if parent is None:
+        return own
+    return _file_layers(_config_path(str(parent)), (*seen, path)) + own
 
 
 def _resume_args(run: str, config_arg: str | None, overrides: list[str]) -> tuple[str, list[str]]:

@@ -22,10 +22,12 @@ OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
 
 def num_actors(cfg: Config) -> int:
-    """Client actors: `num_actors`, else one per core with one core left for the server."""
+    """Client actors: `num_actors`, else one per core. The server needs no core of its own: it
+    aggregates and evaluates between rounds, while the clients wait for the next round's
+    messages (measured on 2 cores, CIFAR-10 default: 3.7 s per round with 2 actors, 5.9 s with 1)."""
     if cfg.num_actors is not None:
         return cfg.num_actors
-    return max(1, (os.cpu_count() or 2) - 1)
+    return os.cpu_count() or 1
 
 
 def backend_config(cfg: Config) -> dict:

@@ -85,3 +85,19 @@ def test_ray_address_joins_a_cluster_without_resource_arguments() -> None:
     joined = backend_config(load_config("cifar_noniid", ["ray_address=10.0.0.5:6379", "num_actors=3"]))
     assert joined["init_args"] == {"address": "10.0.0.5:6379"}  # Ray refuses num_cpus etc. here
     assert joined["client_resources"] == {"num_cpus": 1, "num_gpus": 0.0}
+
+
+def test_extends_takes_the_parent_file_then_overrides(tmp_path: Path) -> None:
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: feddst_mnist\nrounds: 7\n")
+    cfg = load_config(str(child))
+    assert (cfg.dataset, cfg.model, cfg.rounds, cfg.readjust_until) == ("mnist", "mnist_net", 7, 3)
+    assert cfg.name == "feddst_mnist"  # from the parent, which itself extends cifar_noniid
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"extends: {b}\n")
+    b.write_text(f"extends: {a}\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(str(a))
+    (tmp_path / "c.yaml").write_text("extends: no_such_config\n")
+    with pytest.raises(ConfigError, match="no_such_config"):
+        load_config(str(tmp_path / "c.yaml"))

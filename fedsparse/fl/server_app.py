@@ -112,7 +112,7 @@ def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: flo
     if strategy.mask is not None:
         row["layer_density"] = strategy.mask.layer_densities()
     for key in ("clients", "train_loss", "mask_changes", "client_mask_changes", "failures",
-                "aggregate_s"):
+                "aggregate_s", "client_time_s"):
         if key in info:
             row[key] = info[key]
     row["round_time_s"] = time.perf_counter() - t_round
@@ -149,21 +149,29 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
             replies = grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S)
             strategy.aggregate_train(server_round, replies)
             row = _row(strategy, server_round, t_round, t_start)
-            if server_round % cfg.eval_every == 0 or server_round == cfg.rounds:
+            last = server_round == cfg.rounds or _budget_spent(cfg, row)
+            if server_round % cfg.eval_every == 0 or last:
                 t_eval = time.perf_counter()
                 row.update(evaluator(strategy.state))
                 row["eval_s"] = time.perf_counter() - t_eval
             row["round_time_s"] = time.perf_counter() - t_round
             run.append_metrics(row)
             every = cfg.checkpoint_every
-            if every > 0 and (server_round % every == 0 or server_round == cfg.rounds):
+            if every > 0 and (server_round % every == 0 or last):
                 save_checkpoint(run, server_round, strategy)
             progress.update(server_round, row)
+            if last:
+                break
     summary = summarize(run.read_metrics())
     summary["server_device"] = str(device)
     summary["restarts"] = run.read_restarts()
     run.write_summary(summary)
     make_plots(run)
+
+
+def _budget_spent(cfg: Config, row: dict[str, Any]) -> bool:
+    """True once the cumulative upload has reached `max_upload_gb` (never when it is unset)."""
+    return cfg.max_upload_gb is not None and row["cumulative_upload_bytes"] >= cfg.max_upload_gb * 1e9
 
 
 def _resume(grid: Grid, cfg: Config, run: RunFolder, strategy: SparseFedAvg,

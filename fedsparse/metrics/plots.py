@@ -41,15 +41,18 @@ def compare_plot(
     path: Path,
     xlabel: str | None = None,
     ylabel: str | None = None,
+    byte_unit: tuple[str, float] = ("MB", MB),
 ) -> Path:
-    """One curve per run of `y` against `x` (keys ending in `_bytes` are shown in MB)."""
+    """One curve per run of `y` against `x` (keys ending in `_bytes` are shown in `byte_unit`)."""
     fig = _figure()
     ax = fig.gca()
-    drawn = [name for name, rows in runs.items() if _curve(ax, rows, x, y, label=name)]
+    unit, scale = byte_unit
+    drawn = [name for name, rows in runs.items()
+             if _curve(ax, rows, x, y, label=name, byte_scale=scale)]
     if not drawn:
         raise DataError(f"no run has both '{x}' and '{y}' in its metrics")
-    ax.set_xlabel(xlabel or (f"{x} (MB)" if x.endswith("_bytes") else x))
-    ax.set_ylabel(ylabel or (f"{y} (MB)" if y.endswith("_bytes") else y))
+    ax.set_xlabel(xlabel or (f"{x} ({unit})" if x.endswith("_bytes") else x))
+    ax.set_ylabel(ylabel or (f"{y} ({unit})" if y.endswith("_bytes") else y))
     ax.legend()
     _save(fig, path)
     return path
@@ -89,13 +92,14 @@ def _mask_churn(ax: Axes, rows: Rows) -> bool:
     return drawn
 
 
-def _curve(ax: Axes, rows: Rows, x: str, y: str, label: str | None = None) -> bool:
+def _curve(ax: Axes, rows: Rows, x: str, y: str, label: str | None = None,
+           byte_scale: float = MB) -> bool:
     """Plot the rows holding both keys; False (nothing drawn) when there are none."""
     points = [(r[x], r[y]) for r in rows if r.get(x) is not None and r.get(y) is not None]
     if not points:
         return False
     xs, ys = zip(*points)
-    scale_x, scale_y = (MB if k.endswith("_bytes") else 1.0 for k in (x, y))
+    scale_x, scale_y = (byte_scale if k.endswith("_bytes") else 1.0 for k in (x, y))
     ax.plot([v / scale_x for v in xs], [v / scale_y for v in ys], marker=".", label=label)
     return True
 

@@ -211,7 +211,8 @@ class SparseFedAvg(Strategy):
             total = sum(weights)
             metrics = {"train_loss": sum(m["train_loss"] * w for m, w in zip(client_metrics, weights)) / total,
                        "num-examples": total,
-                       "client_mask_changes": sum(int(m.get("mask_changes", 0)) for m in client_metrics)}
+                       "client_mask_changes": sum(int(m.get("mask_changes", 0)) for m in client_metrics),
+                       "client_time_s": sum(float(m.get("train_time_s", 0.0)) for m in client_metrics)}
             self.round_info["mask_changes"] = (self.mask.changed(old_mask) if old_mask is not None
                                                and self.mask is not None else 0)
         else:

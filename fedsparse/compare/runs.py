@@ -1,0 +1,102 @@
+"""Run a comparison's methods one after the other, each in its own process and run folder.
+
+The comparison folder is the state: `<method>-<time>-s<seed>/` run folders. A method whose newest
+folder has `summary.json` is finished and skipped; one with a checkpoint is resumed
+(`resume=<folder>`); otherwise it starts anew. So an interrupted comparison goes on where it
+stopped, redoing at most the rounds since a method's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fedsparse.compare.config import Comparison
+from fedsparse.compare.methods import as_args, is_sparse
+from fedsparse.errors import DataError
+from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, SUMMARY_FILE
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRY = "simulations.cifar_noniid"
+
+
+def method_folder(folder: Path, method: str, seed: int) -> Path | None:
+    """The newest run folder of `method` in the comparison folder, if any."""
+    found = [p for p in folder.glob(f"{method}-*-s{seed}*") if p.is_dir()]
+    return max(found, key=lambda p: p.name) if found else None
+
+
+def is_done(run: Path | None) -> bool:
+    return run is not None and (run / SUMMARY_FILE).is_file()
+
+
+def _resumable(run: Path | None) -> bool:
+    return run is not None and (run / CHECKPOINT_DIR / CHECKPOINT_FILE).is_file()
+
+
+def total_upload_gb(run: Path) -> float:
+    return json.loads((run / SUMMARY_FILE).read_text())["total_upload_bytes"] / 1e9
+
+
+def order(comp: Comparison) -> list[str]:
+    """Sparse methods first: the dense ones' upload cap depends on the sparse runs' totals."""
+    sparse = [m for m in comp.settings.methods if is_sparse(comp.configs[m])]
+    return sparse + [m for m in comp.settings.methods if m not in sparse]
+
+
+def dense_args(comp: Comparison, method: str) -> list[str]:
+    """Extra arguments of a dense method: stop at `dense_budget` x the largest sparse upload and
+    evaluate at the same upload spacing as the sparse runs (eval_every x their density)."""
+    cfg = comp.configs[method]
+    if is_sparse(cfg):
+        return []
+    sparse = [m for m in comp.settings.methods if is_sparse(comp.configs[m])]
+    args = []
+    if "eval_every" not in comp.methods[method] and sparse:
+        density = 1.0 - comp.configs[sparse[0]].sparsity
+        args.append(f"eval_every={max(1, round(cfg.eval_every * density))}")
+    totals = [total_upload_gb(run) for m in sparse
+              if is_done(run := method_folder(comp.folder, m, cfg.seed))]
+    if comp.settings.dense_budget > 0 and totals and cfg.max_upload_gb is None:
+        args.append(f"max_upload_gb={comp.settings.dense_budget * max(totals):.6g}")
+    return args
+
+
+def run_all(comp: Comparison, log=print) -> dict[str, Path]:
+    """Run (or resume, or skip) every method in `order`; returns method -> finished run folder."""
+    comp.folder.mkdir(parents=True, exist_ok=True)
+    done: dict[str, Path] = {}
+    methods = order(comp)
+    for i, method in enumerate(methods, start=1):
+        seed = comp.configs[method].seed
+        run = method_folder(comp.folder, method, seed)
+        if is_done(run):
+            log(f"[{i}/{len(methods)}] {method}: done ({run.name}), skipped")
+            done[method] = run
+            continue
+        if _resumable(run):
+            args = [f"resume={run}", "progress=false"]
+            what = f"resuming {run.name}"
+        else:
+            args = [f"config={comp.settings.config}", *comp.overrides,
+                    *as_args(comp.methods[method]), *dense_args(comp, method),
+                    f"name={method}", f"output_dir={comp.folder}", "progress=false"]
+            what = "starting"
+        logfile = comp.folder / f"{method}.log"
+        log(f"[{i}/{len(methods)}] {method}: {what} (log: {logfile})")
+        t0 = time.perf_counter()
+        with open(logfile, "a") as out:
+            out.write(f"$ python -m {ENTRY} {' '.join(args)}\n")
+            out.flush()
+            rc = subprocess.run([sys.executable, "-m", ENTRY, *args], cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT).returncode
+        run = method_folder(comp.folder, method, seed)
+        if rc != 0 or not is_done(run):
+            raise DataError(f"method {method} failed (exit {rc}); see {logfile}; run the "
+                            "comparison again to resume it")
+        log(f"[{i}/{len(methods)}] {method}: finished in {time.perf_counter() - t0:.0f} s")
+        done[method] = run
+    return done

@@ -1,0 +1,162 @@
+"""`simulations.compare`: method configs, caps, the report, the upload stop and resuming a killed
+comparison through real runs (MNIST, Flower + Ray)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fedsparse.compare.config import load_comparison
+from fedsparse.compare.methods import as_args, is_sparse, load_methods
+from fedsparse.compare.report import accuracy_at, auto_caps, write_report
+from fedsparse.compare.runs import dense_args, order
+from fedsparse.config import load_config
+from fedsparse.errors import ConfigError
+from fedsparse.metrics.run_folder import RunFolder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rows(accs: list[float | None], up_per_round: float) -> list[dict]:
+    return [{"round": r, "cumulative_upload_bytes": r * up_per_round, "cumulative_download_bytes":
+             r * up_per_round, "client_accuracy": a, "central_accuracy": a}
+            for r, a in enumerate(accs)]
+
+
+def test_accuracy_at_takes_the_last_evaluation_within_the_cap() -> None:
+    rows = _rows([0.1, None, 0.3, None, 0.5], up_per_round=1e9)  # 1 GB per round
+    assert accuracy_at(rows, 3.5, "client") == (0.3, 2, False)
+    assert accuracy_at(rows, 4.0, "client") == (0.5, 4, False)
+    assert accuracy_at(rows, 10.0, "central") == (0.5, 4, True)  # run ended at 4 GB
+    assert accuracy_at(_rows([None, 0.2], 1e9), 0.5, "client") is None
+
+
+def test_auto_caps_come_from_the_smallest_sparse_total() -> None:
+    assert auto_caps({"feddst": 1.234, "plus": 2.0, "fedavgm": 9.0}, ["feddst", "plus"]) == \
+        [0.31, 0.62, 1.2, 2.5]
+    assert auto_caps({"fedavg": 0.04}, []) == [0.01, 0.02, 0.04, 0.08]
+
+
+def test_as_args_round_trip_through_load_config() -> None:
+    args = as_args({"strategy": "fixed_mask", "faithful": True, "proximal_mu": None, "alpha": 0.02})
+    assert args == ["strategy=fixed_mask", "faithful=true", "proximal_mu=null", "alpha=0.02"]
+    cfg = load_config("feddst_mnist", args)
+    assert (cfg.strategy, cfg.faithful, cfg.proximal_mu, cfg.alpha) == ("fixed_mask", True, None, 0.02)
+
+
+def test_shipped_methods_and_paper_configs() -> None:
+    methods = load_methods()
+    assert {"fedavg", "fedavgm", "fedprox", "feddst", "feddst_faithful", "feddst_plus",
+            "fixed_random", "fixed_snip"} <= set(methods)
+    comp = load_comparison(["config=feddst_mnist"])
+    faithful, paper, plus = (comp.configs[m] for m in ("feddst_faithful", "feddst", "feddst_plus"))
+    assert faithful.budget == "feddst_erk" and faithful.alpha_schedule == "constant"
+    assert paper.regrow_train_epochs == 0 and paper.budget == "erk"
+    assert plus.regrow_train_epochs == 1
+    assert [is_sparse(comp.configs[m]) for m in ("fedavgm", "feddst", "fixed_snip")] == \
+        [False, True, True]
+    assert order(comp)[:5] == ["feddst", "feddst_faithful", "feddst_plus", "fixed_random", "fixed_snip"]
+    for name, dataset, model, sparsity, every in (("feddst_cifar10", "cifar10", "cifar10_net", 0.8, 15),
+                                                  ("feddst_mnist", "mnist", "mnist_net", 0.8, 15),
+                                                  ("feddst_cifar100", "cifar100", "cifar10_net", 0.5, 10)):
+        cfg = load_config(name)
+        assert (cfg.dataset, cfg.model, cfg.sparsity, cfg.readjust_every) == (dataset, model, sparsity, every)
+        assert (cfg.num_clients, cfg.clients_per_round, cfg.rounds, cfg.local_epochs) == (400, 20, 400, 10)
+        assert cfg.readjust_until == 200 and cfg.alpha == 0.01
+
+
+def test_dense_methods_evaluate_at_the_sparse_upload_spacing(tmp_path: Path) -> None:
+    comp = load_comparison(["config=feddst_mnist", "methods=[fedavgm,feddst]", f"out={tmp_path}"])
+    assert dense_args(comp, "feddst") == []
+    assert dense_args(comp, "fedavgm") == ["eval_every=2"]  # 10 rounds x density 0.2
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["methods=[feddst,nope]"], "unknown method 'nope'"),
+    (["methods=[]"], "methods"),
+    (["caps_gb=[0]"], "caps_gb"),
+    (["dense_budget=-1"], "dense_budget"),
+    (["rounds=0"], "rounds"),
+    (["output_dir=x"], "output_dir cannot be set"),
+    (["methods_file=/nonexistent.yaml"], "methods_file"),
+])
+def test_bad_comparison_input(argv: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_comparison(argv)
+
+
+def test_report_tables_and_headline(tmp_path: Path) -> None:
+    runs = {}
+    for name, accs, up in (("feddst", [0.1, 0.3, 0.5, 0.6], 1e9), ("fedavgm", [0.1, 0.2, 0.4, 0.45], 4e9)):
+        run = RunFolder.create(str(tmp_path), name, 0)
+        for row in _rows(accs, up):
+            run.append_metrics(row)
+        run.write_summary({"rounds": 3, "final_client_accuracy": accs[-1],
+                           "final_central_accuracy": accs[-1], "total_upload_bytes": 3 * up,
+                           "total_download_bytes": 3 * up, "final_density": 1.0, "wall_time_s": 1.0})
+        runs[name] = run.path
+    report = write_report(tmp_path, runs, ["feddst"], None).read_text()
+    # caps from feddst's 3 GB: 0.75, 1.5, 3, 6; fedavgm at 3 GB: round 0 (10%), at 6 GB: 20%
+    assert "| feddst | 3 | +50.0 | +40.0 |" in report
+    assert "| feddst | 6 | +40.0 | +15.0 |" in report  # fedavgm reached 12 GB = 2 x 6 GB
+    assert "| feddst | 0.75 | +0.0 | n/a" not in report and "| feddst | 0.75 | +0.0 | +0.0 |" in report
+    for png in ("client_accuracy_vs_upload.png", "central_accuracy_vs_download.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    assert len((tmp_path / "caps.csv").read_text().splitlines()) == 1 + 2 * 4 * 2
+
+
+pytestmark_e2e = pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"),
+                                    reason="needs FEDSPARSE_DATA (real MNIST)")
+
+TINY = ["config=feddst_mnist", "num_clients=10", "clients_per_round=3", "rounds=4", "local_epochs=1",
+        "batch_size=16", "eval_every=2", "readjust_every=1", "checkpoint_every=1", "num_actors=1"]
+
+
+def _compare(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "simulations.compare", *TINY, f"out={out}",
+            "methods=[fedavgm,feddst]", *extra]
+
+
+@pytest.mark.e2e
+@pytestmark_e2e
+def test_killed_comparison_resumes_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    proc = subprocess.Popen(_compare(out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    metrics = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(out.glob("feddst-*/metrics.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 3:  # rounds 0, 1, 2 written
+            metrics = found[0]
+            break
+        time.sleep(0.5)
+    assert metrics is not None, "the comparison never reached round 2 of its first method"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (metrics.parent / "summary.json").exists()
+
+    done = subprocess.run(_compare(out), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "feddst: resuming" in done.stdout and "fedavgm: starting" in done.stdout
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["round"] for r in rows] == [0, 1, 2, 3, 4]
+    feddst_up = rows[-1]["cumulative_upload_bytes"]
+    dense = [json.loads(line) for line in next(out.glob("fedavgm-*/metrics.jsonl")).read_text().splitlines()]
+    # fedavgm stops in the round its upload reaches 2 x feddst's, and is evaluated there
+    assert dense[-1]["cumulative_upload_bytes"] >= 2 * feddst_up > dense[-2]["cumulative_upload_bytes"]
+    assert dense[-1].get("client_accuracy") is not None
+    report = (out / "comparison.md").read_text()
+    assert "| feddst | 4 |" in report and "| fedavgm |" in report
+    assert (out / "client_accuracy_vs_upload.png").stat().st_size > 1000
+
+    again = subprocess.run(_compare(out), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0
+    assert again.stdout.count("skipped") == 2
