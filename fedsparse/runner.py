@@ -86,9 +86,11 @@ def run_simulation(cfg: Config) -> Path:
     """Run `cfg` on Flower's simulation engine; returns the run folder."""
     from flwr.simulation import run_simulation as flwr_run_simulation
 
+    from fedsparse.fl import vce_queue
     from fedsparse.fl.client_app import app as client_app
     from fedsparse.fl.server_app import make_server_app
 
+    vce_queue.install()
     run = prepare(cfg)
     print(f"run folder: {run.path}", flush=True)
     flwr_run_simulation(server_app=make_server_app(cfg, run), client_app=client_app,

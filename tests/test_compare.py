@@ -36,6 +36,8 @@ def test_accuracy_at_takes_the_last_evaluation_within_the_cap() -> None:
     assert accuracy_at(rows, 4.0, "client") == (0.5, 4, False)
     assert accuracy_at(rows, 10.0, "central") == (0.5, 4, True)  # run ended at 4 GB
     assert accuracy_at(_rows([None, 0.2], 1e9), 0.5, "client") is None
+    assert accuracy_at(rows, 4.0, "client", last=2) == (0.4, 4, False)  # mean of rounds 2 and 4
+    assert accuracy_at(rows, 1.0, "client", last=3) == (0.1, 0, False)  # fewer than 3 there
 
 
 def test_auto_caps_come_from_the_smallest_sparse_total() -> None:
@@ -104,9 +106,12 @@ def test_report_tables_and_headline(tmp_path: Path) -> None:
         runs[name] = run.path
     report = write_report(tmp_path, runs, ["feddst"], None).read_text()
     # caps from feddst's 3 GB: 0.75, 1.5, 3, 6; fedavgm at 3 GB: round 0 (10%), at 6 GB: 20%
-    assert "| feddst | 3 | +50.0 | +40.0 |" in report
-    assert "| feddst | 6 | +40.0 | +15.0 |" in report  # fedavgm reached 12 GB = 2 x 6 GB
-    assert "| feddst | 0.75 | +0.0 | n/a" not in report and "| feddst | 0.75 | +0.0 | +0.0 |" in report
+    # means of the last 3 evaluations within the cap: feddst at 3 GB (0.3 + 0.5 + 0.6) / 3;
+    # fedavgm (4 GB a round) at 3 GB: round 0 only, at 6 GB: (0.1 + 0.2) / 2, at 12 GB: rounds 1-3
+    assert "| feddst | 3 | +36.7 | +31.7 |" in report
+    assert "| feddst | 6 | +31.7 | +11.7 |" in report  # fedavgm reached 12 GB = 2 x 6 GB
+    assert "| feddst | 0.75 | +0.0 | +0.0 |" in report
+    assert "| feddst | 10.0 (r0) | 30.0 (r1) | 60.0 (r3) | 60.0* (r3) |" in report  # last evaluation
     for png in ("client_accuracy_vs_upload.png", "central_accuracy_vs_download.png"):
         assert (tmp_path / png).stat().st_size > 1000
     assert len((tmp_path / "caps.csv").read_text().splitlines()) == 1 + 2 * 4 * 2

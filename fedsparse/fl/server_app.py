@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
+from flwr.superlink.grid.inmemory_grid import InMemoryGrid
 
 from fedsparse.comm import CommLedger
 from fedsparse.config import Config, load_config
@@ -35,6 +36,7 @@ from fedsparse.metrics.summary import summarize
 log = logging.getLogger("fedsparse")
 
 NODE_WAIT_S = 600.0
+PULL_INTERVAL_S = 0.02  # the simulation grid polls for replies this often (Flower's default: 0.1 s)
 ROUND_TIMEOUT_S = 3600.0
 
 
@@ -123,6 +125,8 @@ def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: flo
 def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     """Set up nodes and strategy, then run every round, appending metrics as each one ends."""
     t_start = time.perf_counter()
+    if isinstance(grid, InMemoryGrid):
+        grid.pull_interval = PULL_INTERVAL_S
     exp = experiment_from_yaml(cfg.to_yaml())
     device = server_device(cfg)
     strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy)(exp, device, {})

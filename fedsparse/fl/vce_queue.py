@@ -1,0 +1,68 @@
+"""A cheaper message extractor for Flower's simulation engine (flwr 1.41, in-memory LinkState).
+
+Flower's `vce_api.add_messages_to_queue` wakes every 0.1 s and calls
+`InMemoryLinkState.get_message_ins(node_id, limit=1)` for every registered node; each call walks
+every stored message and re-checks it (expiry, federation membership). One tick thus costs
+nodes x stored messages checks: about a core's worth of the driver process at 400 nodes and 20
+messages in flight, and far more at 10,000 nodes or during node set-up (one message per node).
+
+`extract_messages` does the same work in one pass per tick: each undelivered message is checked
+once and at most one per destination node is handed to the workers and marked delivered, as
+before, then it waits `TICK_S`. (Messages already delivered are not re-checked for expiry here;
+their replies, or the server's timeout, end them.) `install()` swaps it in for the in-memory state
+only, and only on the flwr version it was written against; anything else keeps Flower's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from queue import Queue
+from typing import Any
+
+import flwr
+from flwr.server.superlink.fleet.vce import vce_api
+from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
+from flwr.supercore.date import now
+
+TICK_S = 0.02
+_ORIGINAL = vce_api.add_messages_to_queue
+
+
+def pick_messages(state: InMemoryLinkState, nodes: Any) -> list[Any]:
+    """At most one undelivered, still valid message per node in `nodes`, marked delivered."""
+    picked: dict[int, Any] = {}
+    with state.lock:
+        waiting = {i for i, m in state.message_ins_store.items() if m.metadata.delivered_at == ""}
+        if not waiting:
+            return []
+        state._check_stored_messages(waiting)  # noqa: SLF001 - drops expired/invalid ones
+        for msg_id in [i for i in state.message_ins_store if i in waiting]:  # in arrival order
+            msg = state.message_ins_store[msg_id]
+            dst = msg.metadata.dst_node_id
+            if dst in nodes and dst not in picked:
+                picked[dst] = msg
+        delivered_at = now().isoformat()
+        for msg in picked.values():
+            msg.metadata.delivered_at = delivered_at
+    return list(picked.values())
+
+
+def extract_messages(state: Any, queue: Queue, nodes_mapping: dict[int, int],
+                     f_stop: threading.Event) -> None:
+    """Drop-in for `vce_api.add_messages_to_queue` (same arguments)."""
+    if not isinstance(state, InMemoryLinkState):
+        return _ORIGINAL(state, queue, nodes_mapping, f_stop)
+    while not f_stop.is_set():
+        for msg in pick_messages(state, nodes_mapping):
+            queue.put(msg)
+        f_stop.wait(TICK_S)
+    return None
+
+
+def install() -> bool:
+    """Use `extract_messages` in this process's simulation engine; False (Flower's own kept) on
+    another flwr version."""
+    if not flwr.__version__.startswith("1.41."):
+        return False
+    vce_api.add_messages_to_queue = extract_messages
+    return True

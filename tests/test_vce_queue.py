@@ -1,0 +1,55 @@
+"""The one-pass message extractor that replaces Flower's per-node polling in simulations."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+from flwr.server.superlink.fleet.vce import vce_api
+
+from fedsparse.fl import vce_queue
+
+
+class FakeState:
+    """The parts of InMemoryLinkState that `pick_messages` uses."""
+
+    def __init__(self, messages: dict[str, SimpleNamespace], expired: set[str] = frozenset()) -> None:
+        self.lock = threading.RLock()
+        self.message_ins_store = messages
+        self.expired = set(expired)
+        self.checked: list[set[str]] = []
+
+    def _check_stored_messages(self, ids: set[str]) -> None:
+        self.checked.append(set(ids))
+        for i in ids & self.expired:
+            del self.message_ins_store[i]
+
+
+def _msg(dst: int, delivered: str = "") -> SimpleNamespace:
+    return SimpleNamespace(metadata=SimpleNamespace(dst_node_id=dst, delivered_at=delivered))
+
+
+def test_one_message_per_node_in_arrival_order_marked_delivered() -> None:
+    store = {"a": _msg(7), "b": _msg(3), "c": _msg(7), "d": _msg(9, delivered="earlier"),
+             "e": _msg(5), "f": _msg(11), "g": _msg(4)}
+    state = FakeState(store, expired={"e"})
+    picked = vce_queue.pick_messages(state, {3: 0, 4: 1, 5: 2, 7: 3, 9: 4})
+    assert picked == [store["a"], store["b"], store["g"]]  # c: node 7 again; d: delivered;
+    # e: expired (dropped from the store); f: node 11 is not one of the simulated nodes
+    assert "e" not in store
+    assert state.checked == [{"a", "b", "c", "e", "f", "g"}]  # each waiting message checked once
+    assert all(m.metadata.delivered_at != "" for m in picked)
+    assert store["c"].metadata.delivered_at == "" and store["d"].metadata.delivered_at == "earlier"
+    # next tick: node 7's second message goes out
+    assert vce_queue.pick_messages(state, {7: 3}) == [store["c"]]
+    assert vce_queue.pick_messages(state, {7: 3}) == []
+
+
+def test_install_only_swaps_the_extractor_on_the_known_version(monkeypatch) -> None:
+    monkeypatch.setattr(vce_api, "add_messages_to_queue", vce_queue._ORIGINAL)
+    monkeypatch.setattr(vce_queue.flwr, "__version__", "1.42.0")
+    assert vce_queue.install() is False
+    assert vce_api.add_messages_to_queue is vce_queue._ORIGINAL
+    monkeypatch.setattr(vce_queue.flwr, "__version__", "1.41.0")
+    assert vce_queue.install() is True
+    assert vce_api.add_messages_to_queue is vce_queue.extract_messages
