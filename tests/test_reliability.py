@@ -25,7 +25,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s"}  # every key in seconds
+WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_time_s"}  # every key in seconds
 WAIT_S = 420  # bound on waiting for the killed run to reach its kill point
 
 # FedDST on MNIST with checkpoints at rounds 0, 2, 4 and 6. The mask is readjusted in round 1 and
