@@ -53,7 +53,11 @@ def compare_plot(
         raise DataError(f"no run has both '{x}' and '{y}' in its metrics")
     ax.set_xlabel(xlabel or (f"{x} ({unit})" if x.endswith("_bytes") else x))
     ax.set_ylabel(ylabel or (f"{y} ({unit})" if y.endswith("_bytes") else y))
-    ax.legend()
+    if len(drawn) > 4:  # keep many curves readable: the legend goes beside the axes
+        fig.set_figwidth(8.4)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    else:
+        ax.legend()
     _save(fig, path)
     return path
 
