@@ -27,7 +27,7 @@ from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import write_mask_artifacts
 from fedsparse.fl.wire import message_bytes
-from fedsparse.metrics.evaluate import evaluate
+from fedsparse.metrics.evaluate import ClientTestSets, evaluate
 from fedsparse.metrics.plots import make_plots
 from fedsparse.metrics.progress import RoundProgress
 from fedsparse.metrics.run_folder import NODES_DIR, RunFolder
@@ -84,7 +84,8 @@ class ServerEvaluator:
         data = exp.data
         self.x = normalize(data.test_x, data.mean, data.std).to(device)
         self.y = data.test_y.to(device)
-        self.client_test = [torch.from_numpy(t).to(device) for t in exp.split.test]
+        self.client_test = ClientTestSets([torch.from_numpy(t) for t in exp.split.test],
+                                          len(self.y), device)
         self.model = exp.new_model().to(device)
 
     def __call__(self, state: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -13,13 +13,14 @@ def evaluate(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    client_test: list[torch.Tensor] | None,
+    client_test: list[torch.Tensor] | ClientTestSets | None,
     batch_size: int = 1000,
 ) -> dict[str, float]:
     """Evaluate `model` (already on x's device) on (x, y); accuracies are fractions in [0, 1].
 
     Returns `central_accuracy`, `central_loss` (mean cross-entropy) and, when `client_test`
-    (index tensors into the test set, may overlap) is given, `client_accuracy` (mean over
+    (index tensors into the test set, may overlap; or a `ClientTestSets` built once from them,
+    which saves flattening them at every evaluation) is given, `client_accuracy` (mean over
     clients), `client_accuracy_std` (population std) and `client_accuracy_min`. Clients with
     no test indices are left out of the client statistics. The model's train/eval mode is restored.
     """
@@ -46,28 +47,39 @@ def evaluate(
                 "central_loss": (loss_sum / n).item(),
             }
             if client_test is not None:
-                out |= _client_stats(correct, client_test)
+                if not isinstance(client_test, ClientTestSets):
+                    client_test = ClientTestSets(client_test, n, correct.device)
+                out |= client_test.stats(correct)
     finally:
         model.train(was_training)
     return out
 
 
-def _client_stats(correct: torch.Tensor, client_test: list[torch.Tensor]) -> dict[str, float]:
-    """Mean/std/min over clients of their accuracy, by one gather + segment-sum of `correct`."""
-    sizes = torch.tensor([len(ix) for ix in client_test], dtype=torch.long)
-    if int(sizes.sum()) == 0:
-        raise DataError(f"all {len(client_test)} clients have empty test index sets")
-    idx = torch.cat([ix.reshape(-1) for ix in client_test]).to(correct.device, torch.long)
-    n = len(correct)
-    lo, hi = int(idx.min()), int(idx.max())
-    if lo < 0 or hi >= n:
-        raise DataError(f"client test indices must lie in [0, {n}); got [{lo}, {hi}]")
-    segment = torch.repeat_interleave(torch.arange(len(client_test)), sizes).to(correct.device)
-    hits = torch.bincount(segment, weights=correct[idx].double(), minlength=len(client_test))
-    present = sizes > 0
-    acc = hits[present.to(hits.device)] / sizes[present].to(hits.device, torch.float64)
-    return {
-        "client_accuracy": acc.mean().item(),
-        "client_accuracy_std": acc.std(correction=0).item(),
-        "client_accuracy_min": acc.min().item(),
-    }
+class ClientTestSets:
+    """Clients' test index sets flattened once: one gather + segment-sum gives every accuracy."""
+
+    def __init__(self, client_test: list[torch.Tensor], n: int, device: torch.device) -> None:
+        sizes = torch.tensor([len(ix) for ix in client_test], dtype=torch.long)
+        if int(sizes.sum()) == 0:
+            raise DataError(f"all {len(client_test)} clients have empty test index sets")
+        idx = torch.cat([ix.reshape(-1) for ix in client_test]).to(device, torch.long)
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            raise DataError(f"client test indices must lie in [0, {n}); got [{lo}, {hi}]")
+        self.n, self.count, self.idx = n, len(client_test), idx
+        self.segment = torch.repeat_interleave(torch.arange(self.count), sizes).to(device)
+        present = sizes > 0
+        self.present = present.to(device)
+        self.sizes = sizes[present].to(device, torch.float64)
+
+    def stats(self, correct: torch.Tensor) -> dict[str, float]:
+        """Mean/std/min over clients (those with test indices) of their accuracy."""
+        if len(correct) != self.n:
+            raise DataError(f"client test sets index {self.n} test images, got {len(correct)}")
+        hits = torch.bincount(self.segment, weights=correct[self.idx].double(), minlength=self.count)
+        acc = hits[self.present] / self.sizes
+        return {
+            "client_accuracy": acc.mean().item(),
+            "client_accuracy_std": acc.std(correction=0).item(),
+            "client_accuracy_min": acc.min().item(),
+        }
