@@ -62,12 +62,14 @@ class ClientTestSets:
         sizes = torch.tensor([len(ix) for ix in client_test], dtype=torch.long)
         if int(sizes.sum()) == 0:
             raise DataError(f"all {len(client_test)} clients have empty test index sets")
-        idx = torch.cat([ix.reshape(-1) for ix in client_test]).to(device, torch.long)
+        idx = torch.cat([ix.reshape(-1) for ix in client_test]).to(torch.long)
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= n:
             raise DataError(f"client test indices must lie in [0, {n}); got [{lo}, {hi}]")
-        self.n, self.count, self.idx = n, len(client_test), idx
-        self.segment = torch.repeat_interleave(torch.arange(self.count), sizes).to(device)
+        # int32 halves what 10,000 clients x 2,000 test indices keep on the device (160 MB)
+        self.n, self.count, self.idx = n, len(client_test), idx.to(device, torch.int32)
+        self.segment = torch.repeat_interleave(torch.arange(self.count, dtype=torch.int32),
+                                               sizes).to(device)
         present = sizes > 0
         self.present = present.to(device)
         self.sizes = sizes[present].to(device, torch.float64)
