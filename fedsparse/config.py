@@ -330,21 +330,50 @@ def _short(e: OmegaConfBaseException) -> str:
     return str(e).splitlines()[0]
 
 
+def split_config_arg(argv: Sequence[str], example: str) -> tuple[str | None, list[str]]:
+    """The last `config=NAME_OR_PATH` of `argv` (None if absent) and the other `key=value`
+    arguments; an argument without `=` is a ConfigError showing `example`."""
+    config_arg: str | None = None
+    overrides: list[str] = []
+    for arg in argv:
+        if "=" not in arg:
+            raise ConfigError(f"argument {arg!r}: expected key=value (e.g. {example})")
+        key, value = arg.split("=", 1)
+        if key == "config":
+            config_arg = value
+        else:
+            overrides.append(arg)
+    return config_arg, overrides
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML content of a config file; ConfigError naming the file if it cannot be read."""
+    try:
+        return OmegaConf.load(path)
+    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
+        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
+
+
+def allowed_keys(cls: type) -> str:
+    """The hint appended to an unknown-key error of a settings dataclass."""
+    return f"; allowed keys: {', '.join(f.name for f in dataclasses.fields(cls))}"
+
+
+def merge_error(e: OmegaConfBaseException, source: str, unknown_hint: str) -> ConfigError:
+    """A typed-merge failure as one line naming the key and where it came from (`source`), with
+    `unknown_hint` added when the key does not exist."""
+    key = getattr(e, "full_key", None) or "?"
+    hint = unknown_hint if "not in" in _short(e) else ""
+    return ConfigError(f"{key} ({source}): {_short(e)}{hint}")
+
+
 def load_config(default: str, argv: Sequence[str] = ()) -> Config:
     """Load `default` (a name under configs/ or a YAML path), then apply `key=value` arguments.
 
     `config=NAME_OR_PATH` among the arguments replaces the default file.
     """
-    overrides: list[str] = []
-    config_arg: str | None = None
-    for arg in argv:
-        if "=" not in arg:
-            raise ConfigError(f"argument {arg!r}: expected key=value (e.g. rounds=20)")
-        key, value = arg.split("=", 1)
-        if key == "config":
-            default = config_arg = value
-        else:
-            overrides.append(arg)
+    config_arg, overrides = split_config_arg(argv, "rounds=20")
+    default = config_arg or default
     resume = [arg.split("=", 1)[1] for arg in overrides if arg.split("=", 1)[0] == "resume"]
     if resume and resume[-1] not in ("", "null"):
         default, overrides = _resume_args(resume[-1], config_arg, overrides)
@@ -357,11 +386,7 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
                 layer = OmegaConf.from_dotlist(overrides)
             merged = OmegaConf.merge(merged, layer)
         except OmegaConfBaseException as e:
-            key = getattr(e, "full_key", None) or "?"
-            allowed = ""
-            if "not in" in _short(e):
-                allowed = "; see docs/config.md for the list of settings"
-            raise ConfigError(f"{key} ({source}): {_short(e)}{allowed}") from None
+            raise merge_error(e, source, "; see docs/config.md for the list of settings") from None
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, Config)
     return resolve(validate(cfg))
@@ -372,10 +397,7 @@ def _file_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Any
     then its own keys."""
     if path in seen:
         raise ConfigError(f"config file {path}: 'extends' loops back to itself")
-    try:
-        layer = OmegaConf.load(path)
-    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
-        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
+    layer = read_yaml(path)
     parent = layer.pop("extends", None) if isinstance(layer, DictConfig) else None
     own = [(str(path), layer)]
     if parent is None:

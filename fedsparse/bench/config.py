@@ -9,7 +9,6 @@ value fails at once with one `ConfigError` naming it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedsparse.bench.pretrain import PretrainConfig
-from fedsparse.config import _choice, _config_path, _literal, _nonempty, _range, _short
+from fedsparse.config import (_choice, _config_path, _literal, _nonempty, _range, _short, allowed_keys,
+                              check_fields, merge_error, read_yaml, split_config_arg)
 from fedsparse.errors import ConfigError
 from fedsparse.sparse.ablation import ABLATIONS
 
@@ -163,11 +163,7 @@ def _config_file(name: str) -> bool:
 
 def validate(cfg: BenchConfig) -> BenchConfig:
     """Check every field; raise ConfigError naming the first bad one and what is allowed."""
-    for key, check in CHECKS.items():
-        value = getattr(cfg, key)
-        problem = check(value, cfg)
-        if problem is not None:
-            raise ConfigError(f"{key}={value!r} is invalid: must be {problem}")
+    check_fields(cfg, CHECKS)
     return cfg
 
 
@@ -178,33 +174,23 @@ def _merge(merged: DictConfig, layer: Any, source: str) -> DictConfig:
             merged.variants = {}
         return OmegaConf.merge(merged, layer)
     except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        allowed = ""
-        if "not in" in _short(e):
-            allowed = f"; allowed keys: {', '.join(f.name for f in dataclasses.fields(BenchConfig))}"
-        raise ConfigError(f"{key} ({source}): {_short(e)}{allowed}") from None
+        raise merge_error(e, source, allowed_keys(BenchConfig)) from None
 
 
 def load_bench_config(argv: Sequence[str] = (), default: str = DEFAULT_CONFIG) -> BenchConfig:
     """The file (`config=NAME_OR_PATH` replaces `default`), its preset (`preset=NAME` on the command
     line or in the file), then the other `key=value` arguments; validated."""
+    config_arg, rest = split_config_arg(argv, "preset=small")
     overrides: list[str] = []
     preset: str | None = None
-    for arg in argv:
-        if "=" not in arg:
-            raise ConfigError(f"argument {arg!r}: expected key=value (e.g. preset=small)")
+    for arg in rest:
         key, value = arg.split("=", 1)
-        if key == "config":
-            default = value
-        elif key == "preset":
+        if key == "preset":
             preset = value or None
         else:
             overrides.append(arg)
-    path = _config_path(default)
-    try:
-        file_cfg = OmegaConf.load(path)
-    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
-        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
+    path = _config_path(config_arg or default)
+    file_cfg = read_yaml(path)
     if not isinstance(file_cfg, DictConfig):
         raise ConfigError(f"config file {path}: expected a mapping of keys")
     presets = file_cfg.pop("presets", None) or {}

@@ -14,8 +14,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fedsparse.config import Check, _choice, check_fields, _config_path, _data_dir, _literal, _nonempty, _range
-from fedsparse.errors import ConfigError
+from fedsparse.config import (Check, _choice, _config_path, _data_dir, _literal, _nonempty, _range, allowed_keys,
+                              check_fields, merge_error, read_yaml, split_config_arg)
 
 DEFAULT_CONFIG = "centralized_sparse"
 
@@ -111,30 +111,15 @@ def validate(cfg: CentralConfig) -> CentralConfig:
 def load_central_config(argv: Sequence[str] = (), default: str = DEFAULT_CONFIG) -> CentralConfig:
     """Load `default` (a name under configs/ or a YAML path), then apply `key=value` arguments;
     `config=NAME_OR_PATH` among them replaces the file."""
-    overrides: list[str] = []
-    for arg in argv:
-        if "=" not in arg:
-            raise ConfigError(f"argument {arg!r}: expected key=value (e.g. epochs=5)")
-        key, value = arg.split("=", 1)
-        if key == "config":
-            default = value
-        else:
-            overrides.append(arg)
-    path = _config_path(default)
-    try:
-        file_cfg = OmegaConf.load(path)
-    except Exception as e:  # noqa: BLE001 - any YAML problem is a config error
-        raise ConfigError(f"config file {path}: cannot be read as YAML ({e})") from None
+    config_arg, overrides = split_config_arg(argv, "epochs=5")
+    path = _config_path(config_arg or default)
+    file_cfg = read_yaml(path)
     merged = OmegaConf.structured(CentralConfig)
     for source, layer in ((str(path), file_cfg), ("command line", None)):
         try:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides) if layer is None else layer)
         except OmegaConfBaseException as e:
-            key = getattr(e, "full_key", None) or "?"
-            allowed = ""
-            if "not in" in str(e).splitlines()[0]:
-                allowed = f"; allowed keys: {', '.join(CentralConfig.__dataclass_fields__)}"
-            raise ConfigError(f"{key} ({source}): {str(e).splitlines()[0]}{allowed}") from None
+            raise merge_error(e, source, allowed_keys(CentralConfig)) from None
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, CentralConfig)
     return validate(cfg)

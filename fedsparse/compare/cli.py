@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 
 from fedsparse.compare.config import load_comparison
-from fedsparse.compare.methods import is_sparse
 from fedsparse.compare.report import write_report
 from fedsparse.compare.runs import run_all
 from fedsparse.errors import ConfigError, DataError
@@ -24,8 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         comp = load_comparison(sys.argv[1:] if argv is None else argv)
         print(f"comparison folder: {comp.folder}", flush=True)
         runs = run_all(comp, log=lambda line: print(line, flush=True))
-        sparse = [m for m in runs if is_sparse(comp.configs[m])]
-        report = write_report(comp.folder, runs, sparse, comp.settings.caps_gb)
+        report = write_report(comp.folder, runs, comp.sparse, comp.settings.caps_gb)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

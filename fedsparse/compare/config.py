@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsparse.bench.args import load_dataclass
-from fedsparse.compare.methods import load_methods, method_config
+from fedsparse.compare.methods import is_sparse, load_methods, method_config
 from fedsparse.config import Config, load_config
 from fedsparse.errors import ConfigError
 
@@ -55,6 +55,11 @@ class Comparison:
     overrides: list[str]
     methods: dict[str, dict[str, Any]]
     configs: dict[str, Config]
+
+    @property
+    def sparse(self) -> list[str]:
+        """The compared methods whose strategy keeps a mask, in the order given."""
+        return [m for m in self.settings.methods if is_sparse(self.configs[m])]
 
 
 def load_comparison(argv: Sequence[str]) -> Comparison:

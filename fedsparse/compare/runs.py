@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from fedsparse.compare.config import Comparison
-from fedsparse.compare.methods import as_args, is_sparse
+from fedsparse.compare.methods import as_args
 from fedsparse.errors import DataError
 from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, SUMMARY_FILE
 
@@ -43,17 +43,16 @@ def total_upload_gb(run: Path) -> float:
 
 def order(comp: Comparison) -> list[str]:
     """Sparse methods first: the dense ones' upload cap depends on the sparse runs' totals."""
-    sparse = [m for m in comp.settings.methods if is_sparse(comp.configs[m])]
-    return sparse + [m for m in comp.settings.methods if m not in sparse]
+    return comp.sparse + [m for m in comp.settings.methods if m not in comp.sparse]
 
 
 def dense_args(comp: Comparison, method: str) -> list[str]:
     """Extra arguments of a dense method: stop at `dense_budget` x the largest sparse upload and
     evaluate at the same upload spacing as the sparse runs (eval_every x their density)."""
     cfg = comp.configs[method]
-    if is_sparse(cfg):
+    sparse = comp.sparse
+    if method in sparse:
         return []
-    sparse = [m for m in comp.settings.methods if is_sparse(comp.configs[m])]
     args = []
     if "eval_every" not in comp.methods[method] and sparse:
         density = 1.0 - comp.configs[sparse[0]].sparsity
