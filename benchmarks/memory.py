@@ -20,34 +20,42 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def tree_pss_bytes(root: int) -> int:
-    """Sum of PSS over `root` and its descendants."""
-    total, stack = 0, [root]
+def tree_pss(root: int) -> dict[str, int]:
+    """PSS in bytes of `root` and each descendant, keyed by `pid command`."""
+    out: dict[str, int] = {}
+    stack = [root]
     while stack:
         pid = stack.pop()
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
         except OSError:
             continue
+        pss = next((int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:")), 0)
+        out[f"{pid} {command.strip()}"] = pss
         stack += _children(pid)
-    return total
+    return out
 
 
 class PeakMemory:
-    """Context manager sampling the tree's PSS every `interval` seconds; `.peak` in bytes."""
+    """Context manager sampling the tree's PSS every `interval` seconds; `.peak` in bytes and
+    `.at_peak`, each process's share at that moment."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.peak = 0
+        self.at_peak: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        processes = tree_pss(os.getpid())
+        if sum(processes.values()) > self.peak:
+            self.peak, self.at_peak = sum(processes.values()), processes
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_pss_bytes(os.getpid()))
+            self._sample()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -57,4 +65,4 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, tree_pss_bytes(os.getpid()))
+        self._sample()

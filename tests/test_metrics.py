@@ -378,3 +378,19 @@ def test_summarize_handles_missing_fields_and_empty() -> None:
     empty = summarize([])
     assert empty["rounds"] == 0 and all(v is None for k, v in empty.items() if k != "rounds")
     assert not any(isinstance(v, float) and math.isnan(v) for v in empty.values())
+
+
+def test_evaluate_transforms_each_batch() -> None:
+    """`transform` is applied batch by batch: same figures as evaluating pre-transformed inputs."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
+    raw = torch.randint(0, 256, (10, 3, 2, 2), dtype=torch.uint8)
+    y = torch.randint(0, 4, (10,))
+    clients = [torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5, 6, 7, 8, 9])]
+
+    def scale(xb: torch.Tensor) -> torch.Tensor:
+        return xb.float() / 255 - 0.5
+
+    direct = evaluate(model, scale(raw), y, clients, batch_size=3)
+    batched = evaluate(model, raw, y, clients, batch_size=3, transform=scale)
+    assert batched == direct

@@ -119,3 +119,22 @@ def test_seeded_build_reproduces_weights_and_keeps_global_rng() -> None:
 def test_bad_sizes_rejected() -> None:
     with pytest.raises(ConfigError, match="num_classes"):
         build_model("mlp", 0, 1, 28)
+
+
+def test_pool_relu_equals_maxpool_of_relu_in_value_and_gradient() -> None:
+    """The channels-last pool of FedDSTNet is MaxPool(3, 1)(ReLU(x)) exactly: same outputs, same
+    gradients bit for bit, ties (repeated values, zeros after ReLU) included."""
+    from fedsparse.models.feddst import pool_relu
+
+    gen = torch.Generator().manual_seed(0)
+    smooth = torch.randn(4, 6, 12, 12, generator=gen)
+    ties = torch.randint(-2, 3, (4, 6, 12, 12), generator=gen).float()  # many equal maxima
+    for x0 in (smooth, ties):
+        x1, x2 = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+        out = pool_relu(x1)
+        ref = nn.functional.max_pool2d(torch.relu(x2), 3, stride=1)
+        assert out.is_contiguous() and torch.equal(out, ref)
+        g = torch.randn(ref.shape, generator=gen)
+        out.backward(g)
+        ref.backward(g)
+        assert torch.equal(x1.grad, x2.grad)

@@ -51,9 +51,10 @@ def encode_values(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def decode_values(arr: np.ndarray, dtype: str) -> np.ndarray:
-    """float32 values of `arr`, which must hold `dtype`'s storage dtype."""
+    """float32 values of `arr`, which must hold `dtype`'s storage dtype (`arr` itself for
+    float32)."""
     if arr.dtype != STORAGE[check_value_dtype(dtype)]:
         raise ValueError(f"{dtype} values must be stored as {STORAGE[dtype]}, got {arr.dtype}")
     if dtype == "bfloat16":
         return bfloat16_bits_to_float32(arr)
-    return arr.astype(np.float32)
+    return arr.astype(np.float32, copy=False)

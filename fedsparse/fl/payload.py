@@ -86,14 +86,14 @@ def decode_state(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Seq
     mask = _decode_masks(record, shapes, masked) if sent else known_mask
     if masked and mask is None:
         raise PayloadError("payload has no positions and the receiver holds no mask")
-    if mask is not None and max_active is not None and mask.num_active() > max_active:
-        raise PayloadError(f"{mask.num_active()} active weights exceed the budget of {max_active}")
-    try:
-        values = torch.from_numpy(decode_values(record["values"].numpy(), value_dtype).copy())
+    counts = [int(mask[n].sum()) for n in masked] if mask is not None else []
+    if max_active is not None and sum(counts) > max_active:
+        raise PayloadError(f"{sum(counts)} active weights exceed the budget of {max_active}")
+    try:  # Array.numpy() returns a new array, so the tensor may own it
+        values = torch.from_numpy(decode_values(record["values"].numpy(), value_dtype))
     except (ValueError, TypeError) as e:
         raise PayloadError(f"values: {e}") from None
     dense = _dense_names(shapes, masked)
-    counts = [int(mask[n].sum()) for n in masked] if masked else []
     counts += [int(np.prod(shapes[n])) for n in dense]
     if values.ndim != 1 or values.numel() != sum(counts):
         raise PayloadError(f"{values.numel()} values received, {sum(counts)} expected")

@@ -7,6 +7,7 @@ RNG, evaluate every `eval_every` rounds and append one metrics row per round as 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime
@@ -23,10 +24,11 @@ from fedsparse.data import normalize
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl.checkpoint import load_checkpoint, open_run_folder, save_checkpoint
+from fedsparse.fl.receive import PULL_INTERVAL_S, replies_as_they_arrive
 from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import write_mask_artifacts
-from fedsparse.fl.wire import message_bytes
+from fedsparse.fl.wire import message_bytes, outgoing_bytes
 from fedsparse.metrics.evaluate import ClientTestSets, evaluate
 from fedsparse.metrics.plots import make_plots
 from fedsparse.metrics.progress import RoundProgress
@@ -36,7 +38,6 @@ from fedsparse.metrics.summary import summarize
 log = logging.getLogger("fedsparse")
 
 NODE_WAIT_S = 600.0
-PULL_INTERVAL_S = 0.02  # the simulation grid polls for replies this often (Flower's default: 0.1 s)
 ROUND_TIMEOUT_S = 3600.0
 
 
@@ -62,7 +63,7 @@ def discover_nodes(grid: Grid, cfg: Config, ledger_record: Any,
     setup = RecordDict({"setup": ConfigRecord(fields)})
     messages = [Message(setup, dst_node_id=nid, message_type=f"{MessageType.QUERY}.setup")
                 for nid in node_ids]
-    down = {m.metadata.dst_node_id: message_bytes(m) for m in messages}
+    down = dict(zip(node_ids, outgoing_bytes(messages)))
     node_of: dict[int, int] = {}
     for reply in grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S):
         if reply.has_error():
@@ -82,7 +83,8 @@ class ServerEvaluator:
 
     def __init__(self, exp: Experiment, device: torch.device) -> None:
         data = exp.data
-        self.x = normalize(data.test_x, data.mean, data.std).to(device)
+        self.x = data.test_x.to(device)  # uint8, normalized batch by batch (a quarter of the memory)
+        self.normalize = functools.partial(normalize, mean=data.mean, std=data.std)
         self.y = data.test_y.to(device)
         self.client_test = ClientTestSets([torch.from_numpy(t) for t in exp.split.test],
                                           len(self.y), device)
@@ -90,7 +92,7 @@ class ServerEvaluator:
 
     def __call__(self, state: dict[str, torch.Tensor]) -> dict[str, float]:
         self.model.load_state_dict(state, strict=False)
-        return evaluate(self.model, self.x, self.y, self.client_test)
+        return evaluate(self.model, self.x, self.y, self.client_test, transform=self.normalize)
 
 
 def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: float) -> dict[str, Any]:
@@ -151,8 +153,8 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
         for server_round in range(first_round, cfg.rounds + 1):
             t_round = time.perf_counter()
             messages = strategy.configure_train(server_round, None, ConfigRecord(), grid)
-            replies = grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S)
-            strategy.aggregate_train(server_round, replies)
+            strategy.aggregate_train(server_round,
+                                     replies_as_they_arrive(grid, messages, ROUND_TIMEOUT_S))
             row = _row(strategy, server_round, t_round, t_start)
             last = server_round == cfg.rounds or _budget_spent(cfg, row)
             if server_round % cfg.eval_every == 0 or last:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,8 +17,11 @@ def evaluate(
     y: torch.Tensor,
     client_test: list[torch.Tensor] | ClientTestSets | None,
     batch_size: int = 1000,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Evaluate `model` (already on x's device) on (x, y); accuracies are fractions in [0, 1].
+    `transform`, when given, maps each batch of `x` to the model's input (e.g. uint8 images to
+    normalized floats, so the whole test set need not be held as floats).
 
     Returns `central_accuracy`, `central_loss` (mean cross-entropy) and, when `client_test`
     (index tensors into the test set, may overlap; or a `ClientTestSets` built once from them,
@@ -39,7 +44,7 @@ def evaluate(
             loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
             for start in range(0, n, batch_size):
                 xb, yb = x[start : start + batch_size], y[start : start + batch_size].to(x.device)
-                logits = model(xb)
+                logits = model(transform(xb) if transform is not None else xb)
                 correct[start : start + len(xb)] = logits.argmax(dim=1) == yb
                 loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").double()
             out = {

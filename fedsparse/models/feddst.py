@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fedsparse.models.input_check import require_input
 from fedsparse.models.registry import MODELS
+
+
+def pool_relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU(MaxPool(3, stride 1)(x)), equal to MaxPool(ReLU(x)) in value and gradient (ReLU is
+    monotone; the first maximum of a window is the same before and after it).
+
+    Pools in channels-last layout: PyTorch's CPU max-pool with indices is several times faster
+    there than in NCHW for these small maps (a CIFAR10Net training step: 17 -> 14 ms on one core,
+    bitwise the same outputs and gradients). Returns a contiguous NCHW tensor.
+    """
+    x = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 3, stride=1)
+    return torch.relu(x).contiguous()
 
 
 class FedDSTNet(nn.Module):
@@ -17,7 +30,6 @@ class FedDSTNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, convs[0], 5)
         self.conv2 = nn.Conv2d(convs[0], convs[1], 5)
-        self.pool = nn.MaxPool2d(3, stride=1)
         side = image_size - 4 - 2 - 4 - 2  # two 5x5 convs and two 3x3 stride-1 pools, no padding
         widths = (convs[1] * side * side, *hidden, num_classes)
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
@@ -25,8 +37,8 @@ class FedDSTNet(nn.Module):
         self.num_fc = len(widths) - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
+        x = pool_relu(self.conv1(x))
+        x = pool_relu(self.conv2(x))
         x = torch.flatten(x, 1)
         for i in range(1, self.num_fc):
             x = torch.relu(getattr(self, f"fc{i}")(x))

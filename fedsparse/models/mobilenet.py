@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from torch import nn
-from torchvision.models import mobilenet_v2 as tv_mobilenet_v2
 
 from fedsparse.models.registry import MODELS
 
@@ -23,6 +22,7 @@ _SMALL_IMAGE_SETTING = [
 @MODELS.register("mobilenet_v2")
 def mobilenet_v2(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """torchvision's MobileNetV2 (width 1.0) with a 3x3 stride-1 stem reading `in_channels`."""
+    from torchvision.models import mobilenet_v2 as tv_mobilenet_v2  # see fedsparse.models.__init__
     model = tv_mobilenet_v2(weights=None, num_classes=num_classes,
                             inverted_residual_setting=_SMALL_IMAGE_SETTING)
     stem = model.features[0][0]

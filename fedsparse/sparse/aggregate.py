@@ -31,16 +31,16 @@ def sparse_average(
         if name in masked:
             num = torch.zeros_like(ref, dtype=torch.float64)
             den = torch.zeros_like(ref, dtype=torch.float64)
-            for s, m, wi in zip(states, masks, w):
+            for s, m, wi in zip(states, masks, w.tolist()):
                 keep = m[name]
-                num += torch.where(keep, s[name].double() * wi, 0.0)
-                den += keep * wi
+                num.add_(s[name].double().masked_fill_(~keep, 0.0), alpha=wi)
+                den.add_(keep, alpha=wi)
             held = den > 0
-            out[name] = torch.where(held, num / den.clamp_min(1e-300), 0.0).to(ref.dtype)
+            out[name] = num.div_(den.clamp_min_(1e-300)).masked_fill_(~held, 0.0).to(ref.dtype)
             union[name] = held
         else:
             acc = torch.zeros_like(ref, dtype=torch.float64)
-            for s, wi in zip(states, w):
-                acc += s[name].double() * wi
-            out[name] = (acc / total).to(ref.dtype)
+            for s, wi in zip(states, w.tolist()):
+                acc.add_(s[name].double(), alpha=wi)
+            out[name] = acc.div_(total).to(ref.dtype)
     return out, Mask(union)

@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +22,7 @@ from fedsparse.experiment import Experiment
 from fedsparse.fl import faults
 from fedsparse.fl.payload import PayloadError, decode_state, encode_state
 from fedsparse.fl.sampling import sample_clients
-from fedsparse.fl.wire import message_bytes
+from fedsparse.fl.wire import message_bytes, outgoing_bytes
 from fedsparse.sparse.aggregate import sparse_average
 from fedsparse.sparse.mask import Mask
 
@@ -31,6 +32,22 @@ log = logging.getLogger("fedsparse")
 def float_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's floating-point state (parameters and float buffers such as BN statistics)."""
     return {n: t.detach().clone() for n, t in model.state_dict().items() if t.is_floating_point()}
+
+
+@dataclass(frozen=True)
+class _HeldMask:
+    """The global mask as replies are checked against it: on the CPU, its active count (a reply's
+    budget) and density, computed once per round rather than once per reply."""
+
+    mask: Mask | None
+    active: int | None
+    density: float
+
+    @classmethod
+    def of(cls, mask: Mask | None) -> _HeldMask:
+        if mask is None:
+            return cls(None, None, 1.0)
+        return cls(mask.to("cpu"), mask.num_active(), mask.density())
 
 
 class SparseFedAvg(Strategy):
@@ -126,8 +143,9 @@ class SparseFedAvg(Strategy):
         pids = sample_clients(self.cfg.seed, server_round, sorted(self.node_of),
                               self.cfg.clients_per_round)
         encoded: dict[bool, ArrayRecord] = {}
-        messages = []
+        messages, refs = [], []
         instructions = self.client_instructions(server_round)
+        density = self.density()
         for pid in pids:
             send_mask = bool(self.masked) and self.client_mask_version.get(pid) != self.mask_version
             if send_mask not in encoded:
@@ -138,16 +156,18 @@ class SparseFedAvg(Strategy):
                                 **dict(config), **instructions})
             msg = Message(RecordDict({"arrays": encoded[send_mask], "config": cfg}),
                           dst_node_id=self.node_of[pid], message_type=MessageType.TRAIN)
-            ref = reference_download_bits(self.n_masked, self.n_dense, self.density(),
+            ref = reference_download_bits(self.n_masked, self.n_dense, density,
                                           mask_changed=send_mask and pid in self.client_mask_version,
                                           first_round=server_round == 1)
-            self._record(server_round, pid, "down", msg, ref)
+            refs.append(ref)
             self._sent_version[pid] = self.mask_version
             messages.append(msg)
+        for pid, size, ref in zip(pids, outgoing_bytes(messages), refs):
+            self.ledger.record(server_round, pid, "down", size, ref)
         self.round_info = {"clients": pids}
         return messages
 
-    def _decode_reply(self, server_round: int, pid: int, reply: Message
+    def _decode_reply(self, server_round: int, pid: int, reply: Message, held: _HeldMask
                       ) -> tuple[int, dict, Mask | None, float, dict]:
         """Decode and check the reply of client `pid`; PayloadError (or KeyError/TypeError/
         ValueError for malformed records) rejects it."""
@@ -159,10 +179,9 @@ class SparseFedAvg(Strategy):
             if not math.isfinite(value) or (key == "num-examples" and value <= 0):
                 raise PayloadError(f"metric {key}={value} is invalid")
         state, mask, sent = decode_state(reply.content["arrays"], self.shapes, self.masked,
-                                         self.mask.to("cpu") if self.mask is not None else None,
-                                         value_dtype=self.cfg.value_dtype,
-                                         max_active=self.mask.num_active() if self.mask else None)
-        ref = reference_upload_bits(self.n_masked, self.n_dense, self.density(), readjusted=sent,
+                                         held.mask, value_dtype=self.cfg.value_dtype,
+                                         max_active=held.active)
+        ref = reference_upload_bits(self.n_masked, self.n_dense, held.density, readjusted=sent,
                                     sparsity=self.cfg.sparsity)
         self._record(server_round, pid, "up", reply, ref)
         self.client_mask_version[pid] = self._sent_version[pid]  # the client now holds that mask
@@ -170,11 +189,13 @@ class SparseFedAvg(Strategy):
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]
                         ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        t0 = time.perf_counter()
+        t_last = time.perf_counter()  # aggregate_s: the server's time after the last reply
         received, failures = [], {"errors": 0, "rejected": 0, "dropped": 0}
         pid_of = {nid: pid for pid, nid in self.node_of.items()}
         sampled, heard = set(self.round_info["clients"]), set()
-        for reply in replies:
+        held = _HeldMask.of(self.mask)
+        for reply in replies:  # decoded as they arrive when `replies` streams them
+            t_last = time.perf_counter()
             # the sender comes from the envelope (the node the message went to), not the content
             pid = pid_of.get(reply.metadata.src_node_id)
             if pid not in sampled or pid in heard:
@@ -191,7 +212,7 @@ class SparseFedAvg(Strategy):
                 log.warning("round %d: client error: %s", server_round, reply.error.reason)
                 continue
             try:
-                received.append(self._decode_reply(server_round, pid, reply))
+                received.append(self._decode_reply(server_round, pid, reply, held))
             except (PayloadError, KeyError, TypeError, ValueError) as e:
                 failures["rejected"] += 1
                 self._record(server_round, pid, "up", reply, 0)  # its bytes did arrive
@@ -217,7 +238,7 @@ class SparseFedAvg(Strategy):
                                                and self.mask is not None else 0)
         else:
             self.round_info["mask_changes"] = 0
-        self.round_info["aggregate_s"] = time.perf_counter() - t0
+        self.round_info["aggregate_s"] = time.perf_counter() - t_last
         self.round_info.update(metrics)
         return None, MetricRecord(metrics) if metrics else None
 
