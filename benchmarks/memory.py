@@ -39,9 +39,13 @@ def tree_pss(root: int) -> dict[str, int]:
 
 class PeakMemory:
     """Context manager sampling the tree's PSS every `interval` seconds; `.peak` in bytes and
-    `.at_peak`, each process's share at that moment."""
+    `.at_peak`, each process's share at that moment.
 
-    def __init__(self, interval: float = 0.5) -> None:
+    Sampling is not free: the kernel walks every mapping of a process to fill `smaps_rollup`, and
+    a process that imports torch has thousands; sampling a simulation's dozen processes every
+    0.5 s took about 12% of a core on the 2-core machine (py-spy), slowing the run it measures."""
+
+    def __init__(self, interval: float = 2.0) -> None:
         self.interval = interval
         self.peak = 0
         self.at_peak: dict[str, int] = {}
