@@ -25,6 +25,7 @@ from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl.checkpoint import load_checkpoint, open_run_folder, save_checkpoint
 from fedsparse.fl.receive import PULL_INTERVAL_S, replies_as_they_arrive
+from fedsparse.fl.server_threads import clients_waiting, rounds_running
 from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import write_mask_artifacts
@@ -92,7 +93,8 @@ class ServerEvaluator:
 
     def __call__(self, state: dict[str, torch.Tensor]) -> dict[str, float]:
         self.model.load_state_dict(state, strict=False)
-        return evaluate(self.model, self.x, self.y, self.client_test, transform=self.normalize)
+        with clients_waiting():
+            return evaluate(self.model, self.x, self.y, self.client_test, transform=self.normalize)
 
 
 def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: float) -> dict[str, Any]:
@@ -143,7 +145,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
         first_round = 1 + _resume(grid, cfg, run, strategy, state_dir)
     evaluator = ServerEvaluator(exp, device)
     log.info("server on %s; %d clients, %d per round", device, cfg.num_clients, cfg.clients_per_round)
-    with RoundProgress(cfg.rounds, cfg.progress) as progress:
+    with RoundProgress(cfg.rounds, cfg.progress) as progress, rounds_running():
         if first_round == 1:
             row = _row(strategy, 0, time.perf_counter(), t_start)
             row.update(evaluator(strategy.state))

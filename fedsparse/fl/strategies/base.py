@@ -22,6 +22,7 @@ from fedsparse.experiment import Experiment
 from fedsparse.fl import faults
 from fedsparse.fl.payload import PayloadError, decode_state, encode_state
 from fedsparse.fl.sampling import sample_clients
+from fedsparse.fl.server_threads import clients_waiting
 from fedsparse.fl.wire import message_bytes, outgoing_bytes
 from fedsparse.sparse.aggregate import sparse_average
 from fedsparse.sparse.mask import Mask
@@ -226,9 +227,10 @@ class SparseFedAvg(Strategy):
             dev = self.device
             states = [{n: t.to(dev) for n, t in s.items()} for s in states]
             masks = [m.to(dev) for m in masks] if self.masked else [Mask({})] * len(states)
-            average, union = sparse_average(states, masks, weights, self.masked)
             old_mask = self.mask
-            self.server_update(server_round, average, union if self.masked else None)
+            with clients_waiting():
+                average, union = sparse_average(states, masks, weights, self.masked)
+                self.server_update(server_round, average, union if self.masked else None)
             total = sum(weights)
             metrics = {"train_loss": sum(m["train_loss"] * w for m, w in zip(client_metrics, weights)) / total,
                        "num-examples": total,
