@@ -88,7 +88,7 @@ def train(msg: Message, context: Context) -> Message:
     instr = msg.content["config"]
     server_round, version = int(instr["round"]), int(instr["mask_version"])
     model = _model(yaml_text)
-    shapes = {n: t.shape for n, t in float_state(model).items()}
+    shapes = {n: t.shape for n, t in float_state(model, copy=False).items()}
     store = _mask_store(context, exp, pid)
     known = _held_mask(store, server_round, version, exp, shapes)
     state, mask, sent = decode_state(msg.content["arrays"], shapes, exp.masked_names, known,
@@ -103,7 +103,7 @@ def train(msg: Message, context: Context) -> Message:
                            proximal_mu=float(instr.get("proximal_mu", 0.0)),
                            readjust=bool(instr.get("readjust", False)),
                            drop_fraction=float(instr.get("drop_fraction", 0.0)))
-    arrays = encode_state(float_state(model), exp.masked_names, result.mask,
+    arrays = encode_state(float_state(model, copy=False), exp.masked_names, result.mask,
                           send_positions=result.mask_changes > 0, codec=cfg.codec,
                           value_dtype=cfg.value_dtype)
     metrics = MetricRecord({"partition-id": pid, "num-examples": result.num_examples,
@@ -117,7 +117,7 @@ def score_locally(msg: Message, context: Context) -> Message:
     """Score the initial model on local data (federated pruning at initialisation)."""
     yaml_text, exp, pid = _setup(context)
     model = _model(yaml_text)
-    shapes = {n: t.shape for n, t in float_state(model).items()}
+    shapes = {n: t.shape for n, t in float_state(model, copy=False).items()}
     state, _, _ = decode_state(msg.content["arrays"], shapes, [], None, value_dtype="float32")
     model.load_state_dict(state, strict=False)
     x, y = exp.client_train(pid)

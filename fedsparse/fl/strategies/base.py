@@ -30,9 +30,11 @@ from fedsparse.sparse.mask import Mask
 log = logging.getLogger("fedsparse")
 
 
-def float_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's floating-point state (parameters and float buffers such as BN statistics)."""
-    return {n: t.detach().clone() for n, t in model.state_dict().items() if t.is_floating_point()}
+def float_state(model: torch.nn.Module, copy: bool = True) -> dict[str, torch.Tensor]:
+    """The model's floating-point state (parameters and float buffers such as BN statistics);
+    with `copy=False` the tensors are the model's own (to read, e.g. to encode them)."""
+    return {n: t.detach().clone() if copy else t.detach()
+            for n, t in model.state_dict().items() if t.is_floating_point()}
 
 
 @dataclass(frozen=True)
