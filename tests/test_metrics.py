@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from fedsparse.errors import ConfigError, DataError
-from fedsparse.metrics.evaluate import evaluate
+from fedsparse.metrics.evaluate import ClientTestSets, evaluate
 from fedsparse.metrics.plots import compare_plot, make_plots
 from fedsparse.metrics.progress import RoundProgress
 from fedsparse.metrics.run_folder import RunFolder
@@ -394,3 +394,18 @@ def test_evaluate_transforms_each_batch() -> None:
     direct = evaluate(model, scale(raw), y, clients, batch_size=3)
     batched = evaluate(model, raw, y, clients, batch_size=3, transform=scale)
     assert batched == direct
+
+
+def test_client_test_sets_share_identical_sets() -> None:
+    """Clients with the same index set share one segment; every client still counts once."""
+    correct = torch.tensor([1, 1, 0, 1, 0, 0, 1, 0, 1, 1], dtype=torch.bool)
+    clients = [torch.tensor([0, 1, 2]), torch.tensor([3, 4]), torch.tensor([0, 1, 2]),
+               torch.tensor([], dtype=torch.long), torch.tensor([0, 1, 2], dtype=torch.int32),
+               torch.tensor([2, 1, 0])]  # same elements, other order: a set of its own
+    sets = ClientTestSets(clients, 10, torch.device("cpu"))
+    assert sets.count == 4  # {0,1,2}, {3,4}, {}, (2,1,0)
+    accs = np.array([2 / 3, 1 / 2, 2 / 3, 2 / 3, 2 / 3])  # the empty client is left out
+    out = sets.stats(correct)
+    assert out["client_accuracy"] == pytest.approx(accs.mean(), abs=1e-12)
+    assert out["client_accuracy_std"] == pytest.approx(accs.std(), abs=1e-12)
+    assert out["client_accuracy_min"] == pytest.approx(0.5, abs=1e-12)

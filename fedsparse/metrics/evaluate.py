@@ -61,30 +61,44 @@ def evaluate(
 
 
 class ClientTestSets:
-    """Clients' test index sets flattened once: one gather + segment-sum gives every accuracy."""
+    """Clients' test index sets flattened once: one gather + segment-sum gives every accuracy.
+
+    Clients holding the same index set (in the pathological split, every client with the same
+    classes) share one segment: 10,000 such clients cost what their few distinct sets cost."""
 
     def __init__(self, client_test: list[torch.Tensor], n: int, device: torch.device) -> None:
         sizes = torch.tensor([len(ix) for ix in client_test], dtype=torch.long)
         if int(sizes.sum()) == 0:
             raise DataError(f"all {len(client_test)} clients have empty test index sets")
-        idx = torch.cat([ix.reshape(-1) for ix in client_test]).to(torch.long)
+        first: dict[bytes, int] = {}
+        distinct: list[torch.Tensor] = []
+        owner = []
+        for ix in client_test:
+            flat = ix.reshape(-1).to(torch.long)
+            key = flat.numpy().tobytes()
+            if key not in first:
+                first[key] = len(distinct)
+                distinct.append(flat)
+            owner.append(first[key])
+        idx = torch.cat(distinct)
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= n:
             raise DataError(f"client test indices must lie in [0, {n}); got [{lo}, {hi}]")
-        # int32 halves what 10,000 clients x 2,000 test indices keep on the device (160 MB)
-        self.n, self.count, self.idx = n, len(client_test), idx.to(device, torch.int32)
+        self.n, self.count = n, len(distinct)
+        self.idx = idx.to(device, torch.int32)
+        distinct_sizes = torch.tensor([len(d) for d in distinct], dtype=torch.long)
         self.segment = torch.repeat_interleave(torch.arange(self.count, dtype=torch.int32),
-                                               sizes).to(device)
+                                               distinct_sizes).to(device)
         present = sizes > 0
-        self.present = present.to(device)
-        self.sizes = sizes[present].to(device, torch.float64)
+        self.owner = torch.tensor(owner, dtype=torch.long)[present].to(device)
+        self.sizes = distinct_sizes.to(device, torch.float64)
 
     def stats(self, correct: torch.Tensor) -> dict[str, float]:
         """Mean/std/min over clients (those with test indices) of their accuracy."""
         if len(correct) != self.n:
             raise DataError(f"client test sets index {self.n} test images, got {len(correct)}")
         hits = torch.bincount(self.segment, weights=correct[self.idx].double(), minlength=self.count)
-        acc = hits[self.present] / self.sizes
+        acc = (hits / self.sizes)[self.owner]
         return {
             "client_accuracy": acc.mean().item(),
             "client_accuracy_std": acc.std(correction=0).item(),
