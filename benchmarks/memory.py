@@ -55,8 +55,9 @@ class PeakMemory:
 
     def _sample(self) -> None:
         processes = tree_pss(os.getpid())
-        if sum(processes.values()) > self.peak:
-            self.peak, self.at_peak = sum(processes.values()), processes
+        total = sum(processes.values())
+        if total > self.peak:
+            self.peak, self.at_peak = total, processes
 
     def _run(self) -> None:
         while not self._stop.is_set():

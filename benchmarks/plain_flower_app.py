@@ -32,14 +32,8 @@ app = ClientApp()
 class StockFedDSTNet(FedDSTNet):
     """FedDST's CNN with stock layers: conv -> ReLU -> nn.MaxPool2d(3, 1), twice, then the MLP."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pool = nn.MaxPool2d(3, stride=1)
-        x = pool(torch.relu(self.conv1(x)))
-        x = pool(torch.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        for i in range(1, self.num_fc):
-            x = torch.relu(getattr(self, f"fc{i}")(x))
-        return getattr(self, f"fc{self.num_fc}")(x)
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.max_pool2d(torch.relu(x), 3, stride=1)
 
 
 def build(exp: Experiment, stock_layers: bool) -> nn.Module:

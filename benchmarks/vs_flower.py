@@ -5,9 +5,9 @@
 Both run the same model, data, split, clients per round and local epochs (default: tiny clients,
 1 local epoch, the workload where per-task overhead shows) on the same Ray placement. The plain
 app runs twice: with the network written with stock layers, as a plain app would write it, and
-with fedsparse's own module (its faster pooling), so the ratio without that gain is shown too. Rounds 2..R
-are timed on both sides (round 1 of the plain app includes its client start-up), without
-fedsparse's server-side evaluation, which the plain app does not do.
+with fedsparse's own module (its faster pooling), so the ratio without that gain is shown too.
+Rounds 2..R are timed on both sides (round 1 of the plain app includes its client start-up),
+without fedsparse's server-side evaluation, which the plain app does not do.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class ClientTestSets:
         distinct: list[torch.Tensor] = []
         owner = []
         for ix in client_test:
-            flat = ix.reshape(-1).to(torch.long)
+            flat = ix.reshape(-1).to("cpu", torch.long)  # `evaluate` may pass them on its device
             key = flat.numpy().tobytes()
             if key not in first:
                 first[key] = len(distinct)

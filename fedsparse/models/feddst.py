@@ -36,9 +36,13 @@ class FedDSTNet(nn.Module):
             self.add_module(f"fc{i}", nn.Linear(n_in, n_out))
         self.num_fc = len(widths) - 1
 
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """ReLU and 3x3 stride-1 max-pool after each conv."""
+        return pool_relu(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = pool_relu(self.conv1(x))
-        x = pool_relu(self.conv2(x))
+        x = self.pool(self.conv1(x))
+        x = self.pool(self.conv2(x))
         x = torch.flatten(x, 1)
         for i in range(1, self.num_fc):
             x = torch.relu(getattr(self, f"fc{i}")(x))
