@@ -32,8 +32,10 @@ app = ClientApp()
 class StockFedDSTNet(FedDSTNet):
     """FedDST's CNN with stock layers: conv -> ReLU -> nn.MaxPool2d(3, 1), twice, then the MLP."""
 
+    stock_pool = nn.MaxPool2d(3, stride=1)
+
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.max_pool2d(torch.relu(x), 3, stride=1)
+        return self.stock_pool(torch.relu(x))
 
 
 def build(exp: Experiment, stock_layers: bool) -> nn.Module:
