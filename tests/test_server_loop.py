@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from types import SimpleNamespace
 
 import torch
 
-from fedsparse.fl import receive
+from fedsparse.fl import link_events, receive
 from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.server_threads import clients_waiting, rounds_running
 
@@ -47,6 +49,22 @@ def test_replies_stop_at_the_timeout(monkeypatch) -> None:  # noqa: ANN001
     grid = FakeGrid([1, None])
     assert [r.i for r in replies_as_they_arrive(grid, [object()] * 2, timeout=0.05)] == [0]
     assert grid.pulls > 1
+
+
+def test_a_stored_reply_wakes_the_loop_before_the_pull_interval(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(receive, "PULL_INTERVAL_S", 60.0)
+    grid = FakeGrid([None])
+
+    def reply_later() -> None:
+        time.sleep(0.05)
+        grid.ready[0] = grid.pulls + 1
+        link_events.REPLY_STORED.set()  # what the patched LinkState does when it stores a reply
+
+    threading.Thread(target=reply_later).start()
+    t0 = time.monotonic()
+    assert [r.i for r in replies_as_they_arrive(grid, [object()], timeout=600)] == [0]
+    assert time.monotonic() - t0 < 30  # woken by the event, not after the 60 s interval
+    assert grid.pulls == 2
 
 
 def test_server_thread_phases_restore_the_setting() -> None:

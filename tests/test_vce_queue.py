@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from flwr.server.superlink.fleet.vce import vce_api
 
-from fedsparse.fl import vce_queue
+from fedsparse.fl import link_events, vce_queue
 
 
 class FakeState:
@@ -47,9 +47,25 @@ def test_one_message_per_node_in_arrival_order_marked_delivered() -> None:
 
 def test_install_only_swaps_the_extractor_on_the_known_version(monkeypatch) -> None:
     monkeypatch.setattr(vce_api, "add_messages_to_queue", vce_queue._ORIGINAL)
-    monkeypatch.setattr(vce_queue.flwr, "__version__", "1.42.0")
+    monkeypatch.setattr(link_events.flwr, "__version__", "1.42.0")
     assert vce_queue.install() is False
     assert vce_api.add_messages_to_queue is vce_queue._ORIGINAL
-    monkeypatch.setattr(vce_queue.flwr, "__version__", "1.41.0")
+    monkeypatch.setattr(link_events.flwr, "__version__", "1.41.0")
     assert vce_queue.install() is True
     assert vce_api.add_messages_to_queue is vce_queue.extract_messages
+
+
+def test_link_state_stores_set_the_events_once_installed(monkeypatch) -> None:  # noqa: ANN001
+    from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
+
+    monkeypatch.setattr(InMemoryLinkState, "store_message_ins", lambda self, m: f"ins-{m}")
+    monkeypatch.setattr(InMemoryLinkState, "store_message_res", lambda self, m: f"res-{m}")
+    assert link_events.install() is True
+    assert link_events.install() is True  # a second install does not wrap twice
+    assert not hasattr(InMemoryLinkState.store_message_ins.__wrapped__, "__wrapped__")
+    state = object.__new__(InMemoryLinkState)
+    for store, event, tag in ((state.store_message_ins, link_events.INSTRUCTION_STORED, "ins"),
+                              (state.store_message_res, link_events.REPLY_STORED, "res")):
+        event.clear()
+        assert store(7) == f"{tag}-7"
+        assert event.is_set()

@@ -34,3 +34,19 @@ def test_outgoing_bytes_counts_like_message_bytes_and_releases_chunk_views() -> 
     assert sizes == expected
     assert data_bytes < len(cloudpickle.dumps(messages[0].content)) < 1.1 * data_bytes
     assert outgoing_bytes(messages) == expected  # counting again gives the same sizes
+
+
+def test_outgoing_bytes_serializes_each_shared_record_once(monkeypatch) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(1)
+    with_positions = ArrayRecord({"values": Array(rng.standard_normal(1000).astype(np.float32)),
+                                  "positions": Array(rng.integers(0, 255, 40).astype(np.uint8))})
+    values_only = ArrayRecord({"values": Array(rng.standard_normal(1000).astype(np.float32))})
+    messages = _messages(with_positions, 3) + _messages(values_only, 4)
+    expected = [message_bytes(m) for m in messages]
+    assert expected[0] > expected[-1]
+
+    calls = []
+    deflate = Array.deflate
+    monkeypatch.setattr(Array, "deflate", lambda self: calls.append(self) or deflate(self))
+    assert outgoing_bytes(messages) == expected
+    assert len(calls) == 3  # the three arrays of the two records, not once per message

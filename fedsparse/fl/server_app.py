@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
-from flwr.superlink.grid.inmemory_grid import InMemoryGrid
 
 from fedsparse.comm import CommLedger
 from fedsparse.config import Config, load_config
@@ -24,7 +23,7 @@ from fedsparse.data import normalize
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl.checkpoint import load_checkpoint, open_run_folder, save_checkpoint
-from fedsparse.fl.receive import PULL_INTERVAL_S, replies_as_they_arrive
+from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.server_threads import clients_waiting, rounds_running
 from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
@@ -66,7 +65,7 @@ def discover_nodes(grid: Grid, cfg: Config, ledger_record: Any,
                 for nid in node_ids]
     down = dict(zip(node_ids, outgoing_bytes(messages)))
     node_of: dict[int, int] = {}
-    for reply in grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S):
+    for reply in replies_as_they_arrive(grid, messages, ROUND_TIMEOUT_S):
         if reply.has_error():
             raise RuntimeError(f"a node failed its setup: {reply.error.reason}")
         pid = int(reply.content["metrics"]["partition-id"])
@@ -130,8 +129,6 @@ def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: flo
 def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     """Set up nodes and strategy, then run every round, appending metrics as each one ends."""
     t_start = time.perf_counter()
-    if isinstance(grid, InMemoryGrid):
-        grid.pull_interval = PULL_INTERVAL_S
     exp = experiment_from_yaml(cfg.to_yaml())
     device = server_device(cfg)
     strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy)(exp, device, {})

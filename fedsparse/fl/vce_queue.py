@@ -8,7 +8,8 @@ messages in flight, and far more at 10,000 nodes or during node set-up (one mess
 
 `extract_messages` does the same work in one pass per tick: each undelivered message is checked
 once and at most one per destination node is handed to the workers and marked delivered, as
-before, then it waits `TICK_S`. (Messages already delivered are not re-checked for expiry here;
+before, then it waits until an instruction is stored (fedsparse.fl.link_events) or `TICK_S` has
+passed. (Messages already delivered are not re-checked for expiry here;
 their replies, or the server's timeout, end them.) `install()` swaps it in for the in-memory state
 only, and only on the flwr version it was written against; anything else keeps Flower's own.
 """
@@ -19,12 +20,14 @@ import threading
 from queue import Queue
 from typing import Any
 
-import flwr
 from flwr.server.superlink.fleet.vce import vce_api
 from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
 from flwr.supercore.date import now
 
-TICK_S = 0.02
+from fedsparse.fl import link_events
+
+TICK_S = 0.1
+"""Longest wait between two passes (Flower's own tick); a stored instruction wakes it at once."""
 _ORIGINAL = vce_api.add_messages_to_queue
 
 
@@ -53,16 +56,17 @@ def extract_messages(state: Any, queue: Queue, nodes_mapping: dict[int, int],
     if not isinstance(state, InMemoryLinkState):
         return _ORIGINAL(state, queue, nodes_mapping, f_stop)
     while not f_stop.is_set():
+        link_events.INSTRUCTION_STORED.clear()
         for msg in pick_messages(state, nodes_mapping):
             queue.put(msg)
-        f_stop.wait(TICK_S)
+        link_events.INSTRUCTION_STORED.wait(TICK_S)
     return None
 
 
 def install() -> bool:
-    """Use `extract_messages` in this process's simulation engine; False (Flower's own kept) on
-    another flwr version."""
-    if not flwr.__version__.startswith("1.41."):
+    """Use `extract_messages`, woken by `link_events`, in this process's simulation engine; False
+    (Flower's own kept) on another flwr version."""
+    if not link_events.install():
         return False
     vce_api.add_messages_to_queue = extract_messages
     return True

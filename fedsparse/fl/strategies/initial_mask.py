@@ -15,6 +15,7 @@ from fedsparse.data import normalize
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import decode_state, encode_state
+from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.wire import outgoing_bytes
 from fedsparse.metrics.importance_map import save_importance_map
@@ -66,7 +67,7 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
     shapes = {n: strategy.shapes[n] for n in strategy.masked}
     total: dict[str, torch.Tensor] = {n: torch.zeros(s, dtype=torch.float64) for n, s in shapes.items()}
     weight = 0.0
-    for reply in sorted(grid.send_and_receive(messages), key=lambda m: int(m.content["metrics"]["partition-id"])
+    for reply in sorted(replies_as_they_arrive(grid, messages), key=lambda m: int(m.content["metrics"]["partition-id"])
                         if not m.has_error() else -1):
         if reply.has_error():
             raise RuntimeError(f"federated scoring failed on a client: {reply.error.reason}")
