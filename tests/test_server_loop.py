@@ -58,7 +58,7 @@ def test_a_stored_reply_wakes_the_loop_before_the_pull_interval(monkeypatch) -> 
     def reply_later() -> None:
         time.sleep(0.05)
         grid.ready[0] = grid.pulls + 1
-        link_events.REPLY_STORED.set()  # what the patched LinkState does when it stores a reply
+        link_events.REPLIES.put("m0")  # what the patched LinkState does when it stores a reply
 
     threading.Thread(target=reply_later).start()
     t0 = time.monotonic()

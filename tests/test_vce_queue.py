@@ -55,17 +55,42 @@ def test_install_only_swaps_the_extractor_on_the_known_version(monkeypatch) -> N
     assert vce_api.add_messages_to_queue is vce_queue.extract_messages
 
 
-def test_link_state_stores_set_the_events_once_installed(monkeypatch) -> None:  # noqa: ANN001
+def test_link_state_stores_fill_the_inboxes_once_installed(monkeypatch) -> None:  # noqa: ANN001
     from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
 
-    monkeypatch.setattr(InMemoryLinkState, "store_message_ins", lambda self, m: f"ins-{m}")
-    monkeypatch.setattr(InMemoryLinkState, "store_message_res", lambda self, m: f"res-{m}")
+    monkeypatch.setattr(InMemoryLinkState, "store_message_ins",
+                        lambda self, m: None if m.metadata.message_id == "bad" else "ok")
+    monkeypatch.setattr(InMemoryLinkState, "store_message_res", lambda self, m: "ok")
     assert link_events.install() is True
     assert link_events.install() is True  # a second install does not wrap twice
     assert not hasattr(InMemoryLinkState.store_message_ins.__wrapped__, "__wrapped__")
     state = object.__new__(InMemoryLinkState)
-    for store, event, tag in ((state.store_message_ins, link_events.INSTRUCTION_STORED, "ins"),
-                              (state.store_message_res, link_events.REPLY_STORED, "res")):
-        event.clear()
-        assert store(7) == f"{tag}-7"
-        assert event.is_set()
+    link_events.INSTRUCTIONS.take(), link_events.REPLIES.take()
+    for mid in ("i1", "bad", "i2"):
+        state.store_message_ins(SimpleNamespace(metadata=SimpleNamespace(message_id=mid)))
+    state.store_message_res(SimpleNamespace(metadata=SimpleNamespace(reply_to_message_id="i2")))
+    assert link_events.INSTRUCTIONS.stored.is_set()
+    assert link_events.INSTRUCTIONS.take() == ["i1", "i2"]  # stored ones only, in order
+    assert not link_events.INSTRUCTIONS.stored.is_set()
+    assert link_events.REPLIES.take({"i1"}) == []
+    assert link_events.REPLIES.take({"i1", "i2"}) == ["i2"]
+
+
+def test_inbox_takes_only_the_asked_ids_and_discards_quietly() -> None:
+    inbox = link_events.Inbox()
+    for mid in ("a", "b", "c", "d"):
+        inbox.put(mid)
+    assert inbox.take({"d", "b", "x"}) == ["b", "d"]  # oldest first, whichever set is smaller
+    assert inbox.take({"a", "b", "c", "d", "x", "y"}) == ["a", "c"]
+    inbox.put("e")
+    inbox.discard(["e"])
+    assert inbox.stored.is_set()  # discard leaves the wake-up to whoever waits
+    assert inbox.take() == []
+
+
+def test_an_incremental_pass_picks_only_the_new_ids() -> None:
+    store = {"a": _msg(7), "b": _msg(3), "c": _msg(5)}
+    state = FakeState(store)
+    assert vce_queue.pick_messages(state, {3: 0, 5: 1, 7: 2}, among=["c", "zz"]) == [store["c"]]
+    assert state.checked == [{"c"}]
+    assert vce_queue.pick_messages(state, {3: 0, 5: 1, 7: 2}) == [store["a"], store["b"]]

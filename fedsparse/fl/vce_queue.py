@@ -6,17 +6,19 @@ every stored message and re-checks it (expiry, federation membership). One tick 
 nodes x stored messages checks: about a core's worth of the driver process at 400 nodes and 20
 messages in flight, and far more at 10,000 nodes or during node set-up (one message per node).
 
-`extract_messages` does the same work in one pass per tick: each undelivered message is checked
-once and at most one per destination node is handed to the workers and marked delivered, as
-before, then it waits until an instruction is stored (fedsparse.fl.link_events) or `TICK_S` has
-passed. (Messages already delivered are not re-checked for expiry here;
-their replies, or the server's timeout, end them.) `install()` swaps it in for the in-memory state
+`extract_messages` does the same work in one pass: each undelivered message is checked once and
+at most one per destination node is handed to the workers and marked delivered, as before. It
+wakes when the LinkState stores an instruction (fedsparse.fl.link_events) and then looks only at
+the new ones, with a full pass every `TICK_S`. (Messages already delivered are not re-checked for
+expiry here; their replies, or the server's timeout, end them.) `install()` swaps it in for the in-memory state
 only, and only on the flwr version it was written against; anything else keeps Flower's own.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from queue import Queue
 from typing import Any
 
@@ -27,20 +29,25 @@ from flwr.supercore.date import now
 from fedsparse.fl import link_events
 
 TICK_S = 0.1
-"""Longest wait between two passes (Flower's own tick); a stored instruction wakes it at once."""
+"""Full passes over every stored instruction at most this often (Flower's own tick)."""
 _ORIGINAL = vce_api.add_messages_to_queue
 
 
-def pick_messages(state: InMemoryLinkState, nodes: Any) -> list[Any]:
-    """At most one undelivered, still valid message per node in `nodes`, marked delivered."""
+def pick_messages(state: InMemoryLinkState, nodes: Any, among: list[str] | None = None) -> list[Any]:
+    """At most one undelivered, still valid message per node in `nodes`, marked delivered; only
+    messages whose id is in `among` (oldest first) when given, else every stored one."""
     picked: dict[int, Any] = {}
     with state.lock:
-        waiting = {i for i, m in state.message_ins_store.items() if m.metadata.delivered_at == ""}
+        store = state.message_ins_store
+        ids = store if among is None else (i for i in among if i in store)
+        waiting = [i for i in ids if store[i].metadata.delivered_at == ""]
         if not waiting:
             return []
-        state._check_stored_messages(waiting)  # noqa: SLF001 - drops expired/invalid ones
-        for msg_id in [i for i in state.message_ins_store if i in waiting]:  # in arrival order
-            msg = state.message_ins_store[msg_id]
+        state._check_stored_messages(set(waiting))  # noqa: SLF001 - drops expired/invalid ones
+        for msg_id in waiting:  # in arrival order
+            msg = store.get(msg_id)
+            if msg is None:
+                continue
             dst = msg.metadata.dst_node_id
             if dst in nodes and dst not in picked:
                 picked[dst] = msg
@@ -55,11 +62,15 @@ def extract_messages(state: Any, queue: Queue, nodes_mapping: dict[int, int],
     """Drop-in for `vce_api.add_messages_to_queue` (same arguments)."""
     if not isinstance(state, InMemoryLinkState):
         return _ORIGINAL(state, queue, nodes_mapping, f_stop)
+    last_full = -math.inf
     while not f_stop.is_set():
-        link_events.INSTRUCTION_STORED.clear()
-        for msg in pick_messages(state, nodes_mapping):
+        new = link_events.INSTRUCTIONS.take()
+        full = time.monotonic() - last_full >= TICK_S
+        if full:
+            last_full = time.monotonic()
+        for msg in pick_messages(state, nodes_mapping, None if full else new):
             queue.put(msg)
-        link_events.INSTRUCTION_STORED.wait(TICK_S)
+        link_events.INSTRUCTIONS.wait(TICK_S)
     return None
 
 
