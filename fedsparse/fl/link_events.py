@@ -31,12 +31,14 @@ class Inbox:
 
     def __init__(self) -> None:
         self.stored = threading.Event()
-        self._ids: dict[str, None] = {}
+        self._ids: dict[str, int] = {}  # id -> arrival number
+        self._count = 0
         self._lock = threading.Lock()
 
     def put(self, message_id: str) -> None:
         with self._lock:
-            self._ids[message_id] = None
+            self._count += 1
+            self._ids[message_id] = self._count
         self.stored.set()
 
     def take(self, among: set[str] | None = None) -> list[str]:
@@ -46,8 +48,10 @@ class Inbox:
             if among is None:
                 out, self._ids = list(self._ids), {}
                 return out
-            out = [i for i in self._ids if i in among] if len(self._ids) <= len(among) else \
-                [i for i in among if i in self._ids]
+            if len(self._ids) <= len(among):
+                out = [i for i in self._ids if i in among]
+            else:
+                out = sorted((i for i in among if i in self._ids), key=self._ids.__getitem__)
             for i in out:
                 del self._ids[i]
             return out
