@@ -10,8 +10,9 @@ messages in flight, and far more at 10,000 nodes or during node set-up (one mess
 at most one per destination node is handed to the workers and marked delivered, as before. It
 wakes when the LinkState stores an instruction (fedsparse.fl.link_events) and then looks only at
 the new ones, with a full pass every `TICK_S`. (Messages already delivered are not re-checked for
-expiry here; their replies, or the server's timeout, end them.) `install()` swaps it in for the in-memory state
-only, and only on the flwr version it was written against; anything else keeps Flower's own.
+expiry here; their replies, or the server's timeout, end them.) `install()` swaps it in for the
+in-memory state only, and only on the flwr version it was written against; anything else keeps
+Flower's own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from flwr.supercore.date import now
 from fedsparse.fl import link_events
 
 TICK_S = 0.1
-"""Full passes over every stored instruction at most this often (Flower's own tick)."""
+"""A full pass over every stored instruction this often (Flower's own tick)."""
 _ORIGINAL = vce_api.add_messages_to_queue
 
 
