@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flwr.app import ArrayRecord, Message
-from flwr.supercore.inflatable.inflatable_object import InflatableObject, get_all_nested_objects
+from flwr.supercore.inflatable.inflatable_object import InflatableObject
 
 ENVELOPE_BYTES = 150
 """About what the message envelope (run/node/message ids, timestamps, ttl) adds per message; it is
@@ -20,13 +20,14 @@ def message_bytes(message: Message) -> int:
     chunks, each once, plus the envelope); this is the total of their serialized bodies and headers,
     envelope excluded, so the count is the same in every run of the same config and seed.
     """
-    return sum(len(obj.deflate()) for obj in get_all_nested_objects(message.content).values())
+    return sum(_object_sizes(message.content, {}).values())
 
 
 def _object_sizes(obj: InflatableObject, seen: dict[int, tuple[Any, dict[str, int]]]
                   ) -> dict[str, int]:
-    """Serialized size of `obj` and of each object under it, by object id; a subtree already in
-    `seen` (keyed by the Python object, kept alive there) is not serialized again."""
+    """Serialized size of `obj` and of each object under it, by object id (an object met twice
+    counts once, as Flower sends it once); a subtree already in `seen` (keyed by the Python
+    object, kept alive there) is not serialized again."""
     if id(obj) in seen:
         return seen[id(obj)][1]
     sizes: dict[str, int] = {}

@@ -112,6 +112,12 @@ class SparseFedAvg(Strategy):
                 reference_bits: int) -> None:
         self.ledger.record(server_round, pid, direction, message_bytes(msg), reference_bits)
 
+    def _record_sent(self, server_round: int, pids: list[int], messages: list[Message],
+                     refs: list[int]) -> None:
+        """Ledger entries of the messages about to go to `pids` (sizes as serialized)."""
+        for pid, size, ref in zip(pids, outgoing_bytes(messages), refs):
+            self.ledger.record(server_round, pid, "down", size, ref)
+
     # ---------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs to continue exactly: `tensors` (global weights `state/<name>`,
@@ -165,8 +171,7 @@ class SparseFedAvg(Strategy):
             refs.append(ref)
             self._sent_version[pid] = self.mask_version
             messages.append(msg)
-        for pid, size, ref in zip(pids, outgoing_bytes(messages), refs):
-            self.ledger.record(server_round, pid, "down", size, ref)
+        self._record_sent(server_round, pids, messages, refs)
         self.round_info = {"clients": pids}
         return messages
 

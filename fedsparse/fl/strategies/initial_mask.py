@@ -17,7 +17,6 @@ from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import decode_state, encode_state
 from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.sampling import sample_clients
-from fedsparse.fl.wire import outgoing_bytes
 from fedsparse.metrics.importance_map import save_importance_map
 from fedsparse.metrics.run_folder import RunFolder, to_jsonable
 from fedsparse.models import build_model
@@ -62,8 +61,7 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
         msg = Message(RecordDict({"arrays": record, "config": ConfigRecord({"round": 0})}),
                       dst_node_id=strategy.node_of[pid], message_type=f"{MessageType.QUERY}.score")
         messages.append(msg)
-    for pid, size in zip(pids, outgoing_bytes(messages)):
-        strategy.ledger.record(0, pid, "down", size, 0)
+    strategy._record_sent(0, pids, messages, [0] * len(pids))
     shapes = {n: strategy.shapes[n] for n in strategy.masked}
     total: dict[str, torch.Tensor] = {n: torch.zeros(s, dtype=torch.float64) for n, s in shapes.items()}
     weight = 0.0
