@@ -122,14 +122,15 @@ def test_bad_sizes_rejected() -> None:
 
 
 def test_pool_relu_equals_maxpool_of_relu_in_value_and_gradient() -> None:
-    """The channels-last pool of FedDSTNet is MaxPool(3, 1)(ReLU(x)) exactly: same outputs, same
-    gradients bit for bit, ties (repeated values, zeros after ReLU) included."""
+    """FedDSTNet's pool is MaxPool(3, 1)(ReLU(x)) exactly: same outputs, same gradients bit for
+    bit, ties (repeated values, zeros after ReLU) included, for 6 channels (integer-key argmax)
+    and 16 (PyTorch's channels-last kernel)."""
     from fedsparse.models.feddst import pool_relu
 
     gen = torch.Generator().manual_seed(0)
-    smooth = torch.randn(4, 6, 12, 12, generator=gen)
-    ties = torch.randint(-2, 3, (4, 6, 12, 12), generator=gen).float()  # many equal maxima
-    for x0 in (smooth, ties):
+    maps = [torch.randn(4, c, 12, 12, generator=gen) for c in (6, 16)]
+    maps += [torch.randint(-2, 3, (4, c, 12, 12), generator=gen).float() for c in (6, 16)]  # ties
+    for x0 in maps:
         x1, x2 = x0.clone().requires_grad_(), x0.clone().requires_grad_()
         out = pool_relu(x1)
         ref = nn.functional.max_pool2d(torch.relu(x2), 3, stride=1)
