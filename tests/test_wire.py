@@ -50,3 +50,25 @@ def test_outgoing_bytes_serializes_each_shared_record_once(monkeypatch) -> None:
     monkeypatch.setattr(Array, "deflate", lambda self: calls.append(self) or deflate(self))
     assert outgoing_bytes(messages) == expected
     assert len(calls) == 3  # the three arrays of the two records, not once per message
+
+
+def test_message_bytes_hashes_each_object_once(monkeypatch) -> None:  # noqa: ANN001
+    """Each object's SHA-256 id is computed once per count, not again by every parent."""
+    from flwr.supercore.inflatable import inflatable_object
+
+    rng = np.random.default_rng(2)
+    values, positions = rng.standard_normal(5000).astype(np.float32), rng.integers(0, 255, 40)
+
+    def message() -> SimpleNamespace:
+        return _messages(ArrayRecord({"values": Array(values),
+                                      "positions": Array(positions.astype(np.uint8))}), 1)[0]
+
+    expected = message_bytes(message())
+    counted = message()
+    hashed = []
+    sha = inflatable_object.get_object_id
+    monkeypatch.setattr(inflatable_object, "get_object_id",
+                        lambda content: hashed.append(len(content)) or sha(content))
+    assert message_bytes(counted) == expected
+    # record dict, array record, config record, two arrays, two array chunks
+    assert len(hashed) == 7

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flwr.app import ArrayRecord, Message
-from flwr.supercore.inflatable.inflatable_object import InflatableObject
+from flwr.supercore.inflatable.inflatable_object import InflatableObject, no_object_id_recompute
 
 ENVELOPE_BYTES = 150
 """About what the message envelope (run/node/message ids, timestamps, ttl) adds per message; it is
@@ -20,14 +20,17 @@ def message_bytes(message: Message) -> int:
     chunks, each once, plus the envelope); this is the total of their serialized bodies and headers,
     envelope excluded, so the count is the same in every run of the same config and seed.
     """
-    return sum(_object_sizes(message.content, {}).values())
+    with no_object_id_recompute():
+        return sum(_object_sizes(message.content, {}).values())
 
 
 def _object_sizes(obj: InflatableObject, seen: dict[int, tuple[Any, dict[str, int]]]
                   ) -> dict[str, int]:
     """Serialized size of `obj` and of each object under it, by object id (an object met twice
     counts once, as Flower sends it once); a subtree already in `seen` (keyed by the Python
-    object, kept alive there) is not serialized again."""
+    object, kept alive there) is not serialized again. Called under Flower's
+    `no_object_id_recompute`, so each object is hashed once, not again by every parent
+    (a dense CIFAR10Net reply: 38 -> 23 SHA-256 passes, 4.7 -> 2.7 ms)."""
     if id(obj) in seen:
         return seen[id(obj)][1]
     sizes: dict[str, int] = {}
@@ -45,7 +48,8 @@ def outgoing_bytes(messages: Sequence[Message]) -> list[int]:
     is serialized once, not once per message: for a dense CIFAR10Net sent to 20 clients, 8-13 ms
     instead of 52-56 ms, all spent before the first message can leave."""
     seen: dict[int, tuple[Any, dict[str, int]]] = {}
-    sizes = [sum(_object_sizes(m.content, seen).values()) for m in messages]
+    with no_object_id_recompute():
+        sizes = [sum(_object_sizes(m.content, seen).values()) for m in messages]
     for m in messages:
         release_chunk_views(m)
     return sizes
