@@ -1,13 +1,13 @@
 """3x3 stride-1 max-pool that finds its argmax with vectorized integer maxima.
 
 PyTorch's CPU max-pool with indices vectorizes over channels in channels-last layout (blocks of
-8 floats with AVX2) and runs its scalar tail for the rest: a CIFAR10Net conv1 map (32 x 6 x 28
-x 28) takes 3.3 ms on one core, a conv2 map (32 x 16 x 22 x 22) 0.9 ms. For fewer than 8
-channels, `max_pool3` takes the maximum of three 1x3 row maxima
-instead and finds the argmax as the maximum of an integer key (order-preserving bits of the
-value, then the reversed flat position: equal values resolve to the first in row-major order,
-as PyTorch's kernel does), then hands that index to PyTorch's own max-pool backward. Outputs and
-gradients are bitwise those of `F.max_pool2d(x, 3, stride=1)`.
+8 floats with AVX2) and runs a scalar tail for the rest: a CIFAR10Net conv1 map (32 x 6 x 28 x
+28) takes 3.3 ms on one core, a conv2 map (32 x 16 x 22 x 22) 0.9 ms. For fewer than 8 channels,
+`max_pool3` takes the maximum of three 1x3 row maxima instead and finds the argmax as the
+maximum of an integer key (order-preserving bits of the value, then the reversed flat position:
+equal values resolve to the first in row-major order, as PyTorch's kernel does), then hands that
+index to PyTorch's own max-pool backward. Outputs and gradients are bitwise those of
+`F.max_pool2d(x, 3, stride=1)`.
 """
 
 from __future__ import annotations
