@@ -3,11 +3,13 @@ H(d), and encode/decode throughput. Run: `python -m benchmarks.codec`."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from fedsparse import usage
 from fedsparse.comm import POSITION_CODECS, entropy_bits
 
 N = 1_000_000
@@ -27,6 +29,7 @@ def best_seconds(fn: Callable[[], object]) -> float:
 
 
 def main() -> None:
+    usage.exit_if_help(sys.argv[1:], "benchmarks.codec", "", list)
     summary: dict[str, str] = {}
     print(f"n = {N:,} weights per mask, best of {REPEATS} runs; throughput in M weights/s")
     columns = ("density", "H(d)", "codec", "bits/w", "x H(d)", "enc M/s", "dec M/s")

@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 from benchmarks.memory import PeakMemory
+from fedsparse import usage
 from fedsparse.config import load_config
 from fedsparse.runner import run_simulation
 
 
 def main(argv: list[str]) -> None:
+    usage.exit_if_help(argv, "benchmarks.full_run", "[key=value ...]", lambda: [usage.run_settings("cifar_noniid")],
+                       "The key=value arguments are run settings, applied after this benchmark's own.")
     out = Path(tempfile.mkdtemp(prefix="fedsparse-full-"))
     cfg = load_config("cifar_noniid", ["progress=false", f"output_dir={out}", *argv])
     t0 = time.perf_counter()

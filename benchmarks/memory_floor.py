@@ -17,6 +17,7 @@ import time
 import ray
 
 from benchmarks.memory import tree_pss
+from fedsparse import usage
 from fedsparse.config import load_config
 from fedsparse.runner import backend_config, num_actors
 
@@ -35,6 +36,8 @@ class IdleClient:
 
 
 def main(argv: list[str]) -> None:
+    usage.exit_if_help(argv, "benchmarks.memory_floor", "[key=value ...]", lambda: [usage.run_settings("cifar_noniid")],
+                       "The key=value arguments are run settings, applied after this benchmark's own.")
     import flwr.simulation  # noqa: F401 - the driver's imports in a run
     import fedsparse.fl.client_app  # noqa: F401
     import fedsparse.fl.server_app  # noqa: F401

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from fedsparse import usage
 from fedsparse.config import Config, load_config
 from fedsparse.experiment import experiment_from_yaml
 from fedsparse.fl.sampling import sample_clients
@@ -102,6 +103,8 @@ def measure(name: str, cfg: Config) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
+    usage.exit_if_help(argv, "benchmarks.overhead", "[rounds=5] [key=value ...]", lambda: [usage.run_settings("cifar_noniid")],
+                       "The key=value arguments are run settings, applied after this benchmark's own.")
     out = Path(tempfile.mkdtemp(prefix="fedsparse-overhead-"))
     base = ["rounds=5", f"output_dir={out}", "progress=false", "eval_every=5", *argv]
     figures: dict[str, float] = {}

@@ -16,11 +16,14 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.memory import PeakMemory
+from fedsparse import usage
 from fedsparse.config import load_config
 from fedsparse.runner import run_simulation
 
 
 def main(argv: list[str]) -> None:
+    usage.exit_if_help(argv, "benchmarks.scale", "[sizes=100,1000,10000] [key=value ...]", lambda: [usage.run_settings("cifar_noniid")],
+                       "The key=value arguments are run settings, applied after this benchmark's own.")
     sizes = [100, 1000, 10000]
     rest = []
     for arg in argv:

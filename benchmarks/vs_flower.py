@@ -21,11 +21,14 @@ from pathlib import Path
 from flwr.simulation import run_simulation as flwr_run_simulation
 
 from benchmarks import plain_flower_app
+from fedsparse import usage
 from fedsparse.config import load_config
 from fedsparse.runner import backend_config, run_simulation
 
 
 def main(argv: list[str]) -> None:
+    usage.exit_if_help(argv, "benchmarks.vs_flower", "[rounds=6] [key=value ...]", lambda: [usage.run_settings("cifar_noniid")],
+                       "The key=value arguments are run settings, applied after this benchmark's own.")
     logging.getLogger("flwr").setLevel(logging.WARNING)
     out = Path(tempfile.mkdtemp(prefix="fedsparse-vsflower-"))
     cfg = load_config("cifar_noniid", ["strategy=fedavg", "rounds=6", "local_epochs=1",

@@ -76,6 +76,14 @@ class Config:
     regrow_train_epochs: int = 1
     readjust_gradient: str = "epoch"
     faithful: bool = False
+    # behaviours of the FedDST reference code, each switched on by `faithful=true` (FAITHFUL_SETTINGS)
+    normalize: str = "dataset"  # input normalisation: the images' own statistics, or the reference's constants
+    batch_order: str = "shuffle"  # client minibatches reshuffled every epoch, or one seeded order per client
+    regrow_from: str = "inactive"  # coordinates regrowth picks from (all: active ones too, reset to zero)
+    double_softmax: bool = False  # softmax on the model output before the cross-entropy loss
+    readjust_counter: str = "one"  # readjustment schedule counts rounds from one, or from zero (reference)
+    sample_with_replacement: bool = False  # draw the round's clients with replacement
+    aggregation_weight: str = "samples"  # a client update's weight: its samples, or its local batches
     # communication
     codec: str = "auto"
     value_dtype: str = "float32"
@@ -86,6 +94,8 @@ class Config:
     num_actors: int | None = None
     server_device: str = "auto"
     progress: bool = True
+    log_level: str = "warning"
+    logger: str = "none"
     ray_address: str | None = None
     # reliability: checkpoints, resuming, injected client faults
     checkpoint_every: int = 10
@@ -97,13 +107,22 @@ class Config:
         return OmegaConf.to_yaml(OmegaConf.structured(self))
 
 
-# The FedDST reference code's behaviour (see fedsparse/fl/strategies/feddst.py and docs/architecture.md),
-# switched on together by `faithful=true`.
-FAITHFUL_OVERRIDES: dict[str, Any] = {
-    "budget": "feddst_erk",
-    "alpha_schedule": "constant",
-    "regrow_train_epochs": 0,
-    "readjust_gradient": "batch",
+# The FedDST reference code's behaviour (bibikar/feddst dst.py, models.py, datasets.py; see
+# fedsparse/fl/strategies/feddst.py), switched on together by `faithful=true`. Each is a setting of
+# its own: a key given in the same place as `faithful=true`, or later, keeps its own value.
+FAITHFUL_SETTINGS: dict[str, Any] = {
+    "criterion": "magnitude",          # initial mask: largest |w| of the initial weights per layer
+    "budget": "feddst_erk",            # its "ERK": per-layer sparsities near S
+    "normalize": "reference",          # fixed constants (CIFAR-10: 0.4914/0.4822/0.4465, 0.2023/...)
+    "alpha_schedule": "constant",      # the cosine only decides whether; the amount is alpha
+    "readjust_counter": "zero",        # its 0-based round counter: readjust on rounds 2, 17, 32, ...
+    "regrow_train_epochs": 0,          # readjust after the last local epoch
+    "readjust_gradient": "last_batch", # gradient of the last (remainder) minibatch
+    "batch_order": "fixed",            # each client's batch order fixed once
+    "regrow_from": "all",              # regrowth among all coordinates (active ones reset to zero)
+    "double_softmax": True,            # softmax output fed to CrossEntropyLoss
+    "sample_with_replacement": True,   # rng.choice(clients, size=k) with replacement
+    "aggregation_weight": "batches",   # its train_size(): 2 x the number of local batches
 }
 
 
@@ -117,6 +136,26 @@ def _names(kind: str) -> list[str]:
 Check = Callable[[Any, "Config"], str | None]
 
 
+def allows(text: str | Callable[[], str]) -> Callable[[Check], Check]:
+    """Record what a check accepts (a text, or a function giving it) as its `allowed` attribute,
+    which `--help` lists (fedsparse/usage.py)."""
+    def mark(check: Check) -> Check:
+        check.allowed = text  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def describe(check: Check) -> str:
+    """What `check` accepts: its `allowed` text, else the first line of its docstring."""
+    allowed = getattr(check, "allowed", None)
+    if callable(allowed):
+        return allowed()
+    if allowed:
+        return allowed
+    return (check.__doc__ or "checked when loaded (see docs/config.md)").strip().splitlines()[0]
+
+
 def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
            hi_open: bool = False, optional: bool = False) -> Check:
     def check(v: Any, _: Config) -> str | None:
@@ -126,13 +165,11 @@ def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
             return "a finite number"
         bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
         bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
-        if bad_lo or bad_hi:
-            left = "(" if lo_open else "["
-            right = ")" if hi_open else "]"
-            return f"in {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
-        return None
+        return f"in {interval}" if bad_lo or bad_hi else None
 
-    return check
+    interval = (f"{'(' if lo_open else '['}{'-inf' if lo is None else lo}, "
+                f"{'inf' if hi is None else hi}{')' if hi_open else ']'}")
+    return allows(f"null or {interval}" if optional else interval)(check)
 
 
 def _choice(kind: str) -> Check:
@@ -140,43 +177,61 @@ def _choice(kind: str) -> Check:
         allowed = _names(kind)
         return None if v in allowed else f"one of: {', '.join(allowed)}"
 
-    return check
+    return allows(lambda: f"one of: {', '.join(_names(kind))}")(check)
 
 
 def _literal(*allowed: str) -> Check:
-    return lambda v, _: None if v in allowed else f"one of: {', '.join(allowed)}"
+    text = f"one of: {', '.join(allowed)}"
+    return allows(text)(lambda v, _: None if v in allowed else text)
 
 
+@allows("a non-empty name without '/'")
 def _nonempty(v: Any, _: Config) -> str | None:
     return None if isinstance(v, str) and v.strip() and "/" not in v else "a non-empty name without '/'"
 
 
+@allows("[1, num_clients]")
 def _clients_per_round(v: Any, c: Config) -> str | None:
     if v < 1 or v > c.num_clients:
         return f"in [1, num_clients={c.num_clients}]"
     return None
 
 
+@allows("null (= rounds // 2) or [0, rounds]")
 def _readjust_until(v: Any, c: Config) -> str | None:
     return None if v is None or 0 <= v <= c.rounds else f"null or in [0, rounds={c.rounds}]"
 
 
+@allows("[0, local_epochs]")
 def _regrow_epochs(v: Any, c: Config) -> str | None:
     return None if 0 <= v <= c.local_epochs else f"in [0, local_epochs={c.local_epochs}]"
 
 
+@allows("one of: dataset, reference (reference: datasets with the reference code's constants)")
+def _normalize(v: Any, c: Config) -> str | None:
+    from fedsparse.data.reference_stats import REFERENCE_STATS
+
+    if v == "reference" and c.dataset not in REFERENCE_STATS:
+        return (f"'dataset' for dataset={c.dataset!r} (the reference constants exist for "
+                f"{', '.join(sorted(REFERENCE_STATS))})")
+    return _literal("dataset", "reference")(v, c)
+
+
+@allows("null or an existing file")
 def _existing_file(v: Any, _: Config) -> str | None:
     if v is None:
         return None
     return None if Path(os.path.expanduser(v)).is_file() else "null or an existing file (not found)"
 
 
+@allows("null or an existing scorer file; required by criterion=learned")
 def _scorer_path(v: Any, c: Config) -> str | None:
     if v is None and c.criterion == "learned":
         return "a scorer file (python -m simulations.train_scorer) when criterion='learned'"
     return _existing_file(v, c)
 
 
+@allows("(0, 1]; 1.0 when keep_first_dense=true")
 def _input_keep(v: Any, c: Config) -> str | None:
     problem = _range(0, 1, lo_open=True)(v, c)
     if problem is None and v < 1 and c.keep_first_dense:
@@ -184,6 +239,7 @@ def _input_keep(v: Any, c: Config) -> str | None:
     return problem
 
 
+@allows("null ($FEDSPARSE_DATA, else torchvision) or an existing folder or archive")
 def _data_dir(v: Any, _: Config) -> str | None:
     if v is None:
         return None
@@ -201,6 +257,7 @@ def checkpoint_round(run_folder: str | Path) -> int | None:
         return None
 
 
+@allows("null or a run folder with a checkpoint and rounds left")
 def _resume(v: Any, c: Config) -> str | None:
     if v is None:
         return None
@@ -217,6 +274,7 @@ def _resume(v: Any, c: Config) -> str | None:
     return None
 
 
+@allows("one of: auto, classes, proportional, iid (not auto: splits with test sets to choose)")
 def _client_test(v: Any, c: Config) -> str | None:
     allowed = ("auto", "classes", "proportional", "iid")
     if v not in allowed:
@@ -229,8 +287,14 @@ def _client_test(v: Any, c: Config) -> str | None:
     return None
 
 
+@allows("null or a non-empty string")
 def _optional_text(v: Any, _: Config) -> str | None:
     return None if v is None or (isinstance(v, str) and v.strip()) else "null or a non-empty string"
+
+
+@allows("a folder path")
+def _folder(v: Any, _: Any) -> str | None:
+    return None if isinstance(v, str) and v else "a folder path"
 
 
 CHECKS: dict[str, Check] = {
@@ -258,7 +322,8 @@ CHECKS: dict[str, Check] = {
     "proximal_mu": _range(0, optional=True),
     "server_lr": _range(0, lo_open=True),
     "server_momentum": _range(0, 1, hi_open=True),
-    "sparsity": _range(0, 1, hi_open=True),
+    "sparsity": allows("[0, 1), and at most what leaves one weight in every masked layer")(
+        _range(0, 1, hi_open=True)),
     "budget": _choice("budget"),
     "criterion": _choice("criterion"),
     "scoring": _literal("server", "federated"),
@@ -271,14 +336,21 @@ CHECKS: dict[str, Check] = {
     "readjust_every": _range(1, 1_000_000),
     "readjust_until": _readjust_until,
     "regrow_train_epochs": _regrow_epochs,
-    "readjust_gradient": _literal("batch", "epoch"),
+    "readjust_gradient": _literal("batch", "epoch", "last_batch"),
+    "normalize": _normalize,
+    "batch_order": _literal("shuffle", "fixed"),
+    "regrow_from": _literal("inactive", "all"),
+    "readjust_counter": _literal("one", "zero"),
+    "aggregation_weight": _literal("samples", "batches"),
     "codec": _choice("codec"),
     "value_dtype": _choice("value_dtype"),
     "eval_every": _range(1, 1_000_000),
     "max_upload_gb": _range(0, lo_open=True, optional=True),
-    "output_dir": lambda v, _: None if isinstance(v, str) and v else "a folder path",
+    "output_dir": _folder,
     "num_actors": _range(1, 4096, optional=True),
     "server_device": _literal("auto", "cpu", "cuda"),
+    "log_level": _literal("debug", "info", "warning", "error"),
+    "logger": _choice("logger"),
     "ray_address": _optional_text,
     "checkpoint_every": _range(0, 1_000_000),
     "client_failure_rate": _range(0, 1, hi_open=True),
@@ -286,7 +358,7 @@ CHECKS: dict[str, Check] = {
     "resume": _resume,
 }
 
-RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address")
+RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address", "logger", "log_level")
 """Fields `resume=` accepts alongside it: they extend the run or change only how it is executed."""
 
 
@@ -307,13 +379,21 @@ def validate(cfg: Config) -> Config:
 
 
 def resolve(cfg: Config) -> Config:
-    """Fill derived settings (readjust_until = rounds/2) and apply `faithful` overrides."""
-    changes: dict[str, Any] = {}
+    """Fill derived settings (readjust_until = rounds/2)."""
     if cfg.readjust_until is None:
-        changes["readjust_until"] = cfg.rounds // 2
-    if cfg.faithful:
-        changes.update(FAITHFUL_OVERRIDES)
-    return dataclasses.replace(cfg, **changes)
+        return dataclasses.replace(cfg, readjust_until=cfg.rounds // 2)
+    return cfg
+
+
+def faithful_position(layers: Sequence[Any]) -> int | None:
+    """Where `FAITHFUL_SETTINGS` go among the config layers (files, then the command line): right
+    before the last layer that sets `faithful`, when it sets it to true, so that keys given in that
+    layer or a later one keep their own values. None when `faithful` ends up false or unset."""
+    last = None
+    for i, layer in enumerate(layers):
+        if isinstance(layer, DictConfig) and "faithful" in layer:
+            last = i if str(layer["faithful"]).lower() == "true" else None
+    return last
 
 
 def _config_path(name: str) -> Path:
@@ -377,19 +457,28 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
     resume = [arg.split("=", 1)[1] for arg in overrides if arg.split("=", 1)[0] == "resume"]
     if resume and resume[-1] not in ("", "null"):
         default, overrides = _resume_args(resume[-1], config_arg, overrides)
-    base = OmegaConf.structured(Config)
-    path = _config_path(default)
-    merged = base
-    for source, layer in (*_file_layers(path), ("command line", None)):
+    hint = "; see docs/config.md for the list of settings"
+    layers = _file_layers(_config_path(default))
+    try:
+        layers.append(("command line", OmegaConf.from_dotlist(overrides)))
+    except OmegaConfBaseException as e:
+        raise merge_error(e, "command line", hint) from None
+    at = faithful_position([layer for _, layer in layers])
+    if at is not None:
+        layers.insert(at, ("faithful=true", OmegaConf.create(FAITHFUL_SETTINGS)))
+    merged = OmegaConf.structured(Config)
+    for source, layer in layers:
         try:
-            if layer is None:
-                layer = OmegaConf.from_dotlist(overrides)
             merged = OmegaConf.merge(merged, layer)
         except OmegaConfBaseException as e:
-            raise merge_error(e, source, "; see docs/config.md for the list of settings") from None
+            raise merge_error(e, source, hint) from None
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, Config)
-    return resolve(validate(cfg))
+    cfg = resolve(validate(cfg))
+    from fedsparse.preflight import check_model_fit  # the model's shapes, before any data loads
+
+    check_model_fit(cfg)
+    return cfg
 
 
 def _file_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Any]]:

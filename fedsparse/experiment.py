@@ -11,6 +11,7 @@ from torch import nn
 
 from fedsparse.config import Config, config_from_yaml
 from fedsparse.data import ClientSplit, ImageData, load_dataset, make_split, normalize
+from fedsparse.data.reference_stats import REFERENCE_STATS
 from fedsparse.errors import DataError
 from fedsparse.models import build_model, prunable_names
 
@@ -57,11 +58,23 @@ class Experiment:
             return []
         return prunable_names(self.new_model(), self.cfg.keep_first_dense, self.cfg.keep_last_dense)
 
+    @functools.cached_property
+    def norm_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (mean, std) inputs are normalised with: the training images' own
+        statistics, or the FedDST reference code's constants (`normalize=reference`)."""
+        if self.cfg.normalize == "reference":
+            return REFERENCE_STATS[self.cfg.dataset]
+        return self.data.mean, self.data.std
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> normalised float32, with `norm_stats`."""
+        mean, std = self.norm_stats
+        return normalize(x, mean, std)
+
     def client_train(self, pid: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Client `pid`'s training data, normalised float32 on CPU."""
         idx = torch.from_numpy(self.split.train[pid])
-        x = normalize(self.data.train_x[idx], self.data.mean, self.data.std)
-        return x, self.data.train_y[idx]
+        return self.normalize(self.data.train_x[idx]), self.data.train_y[idx]
 
 
 def build_experiment(cfg: Config) -> Experiment:

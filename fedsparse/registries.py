@@ -7,7 +7,7 @@ from fedsparse.errors import ConfigError
 
 def names(kind: str) -> list[str]:
     """Allowed names of `kind` (dataset, split, model, strategy, budget, criterion, schedule,
-    codec, value_dtype)."""
+    codec, value_dtype, logger)."""
     if kind == "dataset":
         from fedsparse.data import DATASETS as reg
     elif kind == "split":
@@ -24,6 +24,8 @@ def names(kind: str) -> list[str]:
         from fedsparse.sparse.schedules import DROP_SCHEDULES as reg
     elif kind == "codec":
         from fedsparse.comm import POSITION_CODECS as reg
+    elif kind == "logger":
+        from fedsparse.metrics.loggers import LOGGERS as reg
     elif kind == "value_dtype":
         from fedsparse.comm import STORAGE
 

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+# RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=0: Ray's coming default (ray/_private/worker.py warns on every
+# ray.init until it is 0): an actor given no GPU keeps CUDA_VISIBLE_DEVICES as it is, instead of
+# having it emptied. Client actors never use CUDA here (their code is CPU-only).
 for _var, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1"),
-                     ("RAY_DEDUP_LOGS", "0"), ("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "1")):
+                     ("RAY_DEDUP_LOGS", "0"), ("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")):
     os.environ.setdefault(_var, _value)
 
 from fedsparse.config import Config, load_config  # noqa: E402
 from fedsparse.errors import ConfigError, DataError  # noqa: E402
 from fedsparse.experiment import Experiment, experiment_from_yaml  # noqa: E402
 from fedsparse.fl.checkpoint import open_run_folder  # noqa: E402
-from fedsparse.metrics.run_folder import RunFolder  # noqa: E402
+from fedsparse.preflight import check_model_fit  # noqa: E402
+from fedsparse import usage  # noqa: E402
+from fedsparse import interrupt  # noqa: E402
+from fedsparse.logs import setup_logging  # noqa: E402
+from fedsparse.metrics.run_folder import SUMMARY_FILE, RunFolder  # noqa: E402
+from fedsparse.metrics.summary import summary_lines  # noqa: E402
 
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
+CLI = "simulations.cifar_noniid"
+"""The module whose command line `main` is (named in the resume command of an interrupted run)."""
 
 
 def num_actors(cfg: Config) -> int:
@@ -55,13 +66,14 @@ def prepare(cfg: Config) -> RunFolder:
 
     server_device(cfg)
     exp = experiment_from_yaml(cfg.to_yaml())
-    exp.new_model()
+    check_model_fit(cfg, exp.new_model())  # as load_config did on the registered shape
     exp.masked_names  # noqa: B018 - builds the prunable-name list, checking the model once
     if cfg.resume is not None:
         _check_checkpoint(cfg, exp)
     run = open_run_folder(cfg)
     if cfg.resume is None:
-        exp.split.save_heatmap(exp.data.train_y.numpy(), run.path_for("split_heatmap.png"))
+        exp.split.save_heatmap(exp.data.train_y.numpy(), run.path_for("split_heatmap.png"),
+                               classes=exp.data.classes, run_name=run.path.name)
     return run
 
 
@@ -82,29 +94,70 @@ def _check_checkpoint(cfg: Config, exp: Experiment) -> None:
         raise DataError(f"resume={cfg.resume}: the checkpoint does not fit this run ({e})") from None
 
 
+def start_ray(cfg: Config) -> None:
+    """`ray.init` with `backend_config(cfg)`'s arguments; Flower's engine then uses this Ray as it is.
+
+    Started here rather than by Flower so that it happens in this thread, after which
+    `interrupt.after_ray_init` can put back the SIGTERM handler that Ray replaces in a process
+    that starts a Ray node. As Flower does, the workers get this process's `sys.path` as
+    PYTHONPATH. Ray's own log level follows `log_level` (debug: Ray's info).
+    """
+    import ray
+
+    level = "info" if cfg.log_level == "debug" else cfg.log_level
+    ray.init(**backend_config(cfg)["init_args"], logging_level=level.upper(), log_to_driver=True,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+    interrupt.after_ray_init()
+
+
 def run_simulation(cfg: Config) -> Path:
-    """Run `cfg` on Flower's simulation engine; returns the run folder."""
+    """Run `cfg` on Flower's simulation engine; returns the run folder.
+
+    An `interrupt.Interrupted` raised while it runs leaves with the run folder attached.
+    """
+    import ray
     from flwr.simulation import run_simulation as flwr_run_simulation
 
     from fedsparse.fl import vce_queue
     from fedsparse.fl.client_app import app as client_app
     from fedsparse.fl.server_app import make_server_app
 
+    setup_logging(cfg.log_level)
     vce_queue.install()
     run = prepare(cfg)
     print(f"run folder: {run.path}", flush=True)
-    flwr_run_simulation(server_app=make_server_app(cfg, run), client_app=client_app,
-                        num_supernodes=cfg.num_clients, backend_config=backend_config(cfg))
+    try:
+        start_ray(cfg)
+        flwr_run_simulation(server_app=make_server_app(cfg, run), client_app=client_app,
+                            num_supernodes=cfg.num_clients, backend_config=backend_config(cfg))
+    except interrupt.Interrupted as e:
+        e.run_path = run.path
+        raise
+    finally:
+        ray.shutdown()
     return run.path
 
 
 def main(default_config: str, argv: Sequence[str] | None = None) -> int:
-    """CLI: `python -m simulations.X [config=NAME] [key=value ...]`; bad input -> exit 2, no traceback."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(default_config, sys.argv[1:] if argv is None else argv)
-        run_simulation(cfg)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    """CLI: `python -m simulations.X [-v] [config=NAME] [key=value ...]`; bad input -> exit 2, no
+    traceback; `-v` = `log_level=debug`. Ends with a report of the run (`summary_lines`).
+
+    Ctrl-C or SIGTERM ends the process (`interrupt.finish`: exit 130 or 143, with the command that
+    resumes the run), so an interrupted `main` never returns.
+    """
+    args = ["log_level=debug" if a in ("-v", "--verbose") else a
+            for a in (sys.argv[1:] if argv is None else argv)]
+    usage.exit_if_help(args, f"simulations.{default_config}", "[-v] [config=NAME_OR_PATH] [key=value ...]",
+                       lambda: [usage.run_settings(default_config)], usage.RUN_NOTES)
+    t_start = time.perf_counter()
+    with interrupt.raise_on_signals():
+        try:
+            path = run_simulation(load_config(default_config, args))
+        except (ConfigError, DataError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except interrupt.Interrupted as e:
+            interrupt.finish(e, CLI)
+    summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
+    print("\n".join(summary_lines(summary, path, time.perf_counter() - t_start)), flush=True)
     return 0

@@ -60,8 +60,9 @@ def test_shipped_methods_and_paper_configs() -> None:
     comp = load_comparison(["config=feddst_mnist"])
     faithful, paper, plus = (comp.configs[m] for m in ("feddst_faithful", "feddst", "feddst_plus"))
     assert faithful.budget == "feddst_erk" and faithful.alpha_schedule == "constant"
-    assert paper.regrow_train_epochs == 0 and paper.budget == "erk"
-    assert plus.regrow_train_epochs == 1
+    assert faithful.criterion == "magnitude" and faithful.double_softmax
+    assert paper.regrow_train_epochs == 0 and paper.budget == "feddst_erk"  # the paper's code's "ERK"
+    assert plus.regrow_train_epochs == 1 and plus.budget == "erk"
     assert [is_sparse(comp.configs[m]) for m in ("fedavgm", "feddst", "fixed_snip")] == \
         [False, True, True]
     assert order(comp)[:5] == ["feddst", "feddst_faithful", "feddst_plus", "fixed_random", "fixed_snip"]
@@ -72,6 +73,7 @@ def test_shipped_methods_and_paper_configs() -> None:
         assert (cfg.dataset, cfg.model, cfg.sparsity, cfg.readjust_every) == (dataset, model, sparsity, every)
         assert (cfg.num_clients, cfg.clients_per_round, cfg.rounds, cfg.local_epochs) == (400, 20, 400, 10)
         assert cfg.readjust_until == 200 and cfg.alpha == 0.01
+        assert (cfg.budget, cfg.regrow_train_epochs, cfg.faithful) == ("feddst_erk", 0, False)
 
 
 def test_dense_methods_evaluate_at_the_sparse_upload_spacing(tmp_path: Path) -> None:

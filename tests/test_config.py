@@ -63,7 +63,7 @@ def test_defaults_are_the_feddst_paper_setting() -> None:
 def test_overrides_and_faithful_resolution() -> None:
     cfg = load_config("cifar_noniid", ["rounds=20", "faithful=true", "strategy=fedavg"])
     assert cfg.rounds == 20 and cfg.readjust_until == 10 and cfg.strategy == "fedavg"
-    assert (cfg.budget, cfg.regrow_train_epochs, cfg.readjust_gradient) == ("feddst_erk", 0, "batch")
+    assert (cfg.budget, cfg.regrow_train_epochs, cfg.readjust_gradient) == ("feddst_erk", 0, "last_batch")
     assert config_from_yaml(cfg.to_yaml()) == cfg
     assert isinstance(cfg, Config)
 

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,9 +16,9 @@ from torch import nn
 from fedsparse.errors import ConfigError, DataError
 from fedsparse.metrics.evaluate import ClientTestSets, evaluate
 from fedsparse.metrics.plots import compare_plot, make_plots
-from fedsparse.metrics.progress import RoundProgress
+from fedsparse.metrics.progress import RoundProgress, duration
 from fedsparse.metrics.run_folder import RunFolder
-from fedsparse.metrics.summary import summarize
+from fedsparse.metrics.summary import summarize, summary_lines
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -95,12 +96,13 @@ def test_append_rejects_unserialisable_value(run: RunFolder) -> None:
 def test_append_fsyncs_every_line(run: RunFolder, monkeypatch) -> None:
     import fedsparse.metrics.run_folder as rf
 
-    synced = []
+    synced = []  # the files fsync'd (metrics.csv, derived data, is written without)
     real_fsync = rf.os.fsync
-    monkeypatch.setattr(rf.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(rf.os, "fsync", lambda fd: (synced.append(Path(f"/proc/self/fd/{fd}").resolve().name),
+                                                    real_fsync(fd)))
     for r in range(3):
         run.append_metrics({"round": r})
-    assert len(synced) == 3
+    assert synced.count("metrics.jsonl") == 3
 
 
 def test_crash_partial_line_ignored_then_repaired_by_next_append(run: RunFolder) -> None:
@@ -188,6 +190,7 @@ def test_make_plots_writes_all_pngs(run: RunFolder) -> None:
         "accuracy_vs_upload.png",
         "layer_density.png",
         "mask_churn.png",
+        "overview.png",
     ]
     for p in paths:
         assert p.parent == run.path
@@ -200,7 +203,7 @@ def test_make_plots_skips_plots_without_data(run: RunFolder) -> None:
             row.pop(key)
         run.append_metrics(row)
     paths = make_plots(run)
-    assert [p.name for p in paths] == ["accuracy_vs_round.png"]
+    assert [p.name for p in paths] == ["accuracy_vs_round.png", "overview.png"]
     assert not run.path_for("mask_churn.png").exists()
     assert not run.path_for("layer_density.png").exists()
 
@@ -331,19 +334,37 @@ def test_progress_plain_lines(capsys) -> None:
                 "round_time_s": 4.07,
             },
         )
-        p.update(4, {"round": 4})  # no evaluation: last accuracy carries over
+        p.update(4, {"round": 4})  # no evaluation: the last accuracy carries over, with its round
+        p.update(20, {"round": 20, "central_accuracy": 0.5})
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "round 1/20 acc=- up=1.0MB 0.5s",
-        "round 3/20 acc=0.412 up=12.3MB down=13.0MB 4.1s",
-        "round 4/20 acc=0.412",
+    left = r" left=\d+s"  # estimated from this process's own rounds
+    patterns = [
+        r"round 1/20 acc=- up=1\.0MB 0\.5s" + left,
+        r"round 3/20 acc=0\.412@r3 up=12\.3MB down=13\.0MB 4\.1s" + left,
+        r"round 4/20 acc=0\.412@r3" + left,
+        r"round 20/20 acc=0\.500@r20",  # nothing left
     ]
+    assert len(lines) == len(patterns)
+    for line, pattern in zip(lines, patterns):
+        assert re.fullmatch(pattern, line), line
 
 
 def test_progress_enabled_but_not_a_terminal_prints_lines(capsys) -> None:
     with RoundProgress(total_rounds=2, enabled=True) as p:  # pytest's stdout is not a tty
         p.update(1, {"round": 1, "central_accuracy": 0.5})
-    assert re.fullmatch(r"round 1/2 acc=0\.500\n", capsys.readouterr().out)
+    assert re.fullmatch(r"round 1/2 acc=0\.500@r1 left=\d+s\n", capsys.readouterr().out)
+
+
+def test_progress_of_a_resumed_run_counts_only_its_own_rounds(capsys, monkeypatch) -> None:
+    clock = iter([100.0, 100.0, 130.0])  # construction, start, after round 5 (30 s for 1 round)
+    monkeypatch.setattr("fedsparse.metrics.progress.time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    with RoundProgress(total_rounds=10, enabled=False, done=4) as p:
+        p.update(5, {"round": 5})
+    assert capsys.readouterr().out == "round 5/10 acc=- left=2m30s\n"
+
+
+def test_duration() -> None:
+    assert [duration(s) for s in (0.4, 42, 185, 3720)] == ["0s", "42s", "3m05s", "1h02m"]
 
 
 # ---- summary -----------------------------------------------------------------------------------
@@ -357,9 +378,11 @@ def test_summarize_synthetic_rows() -> None:
     assert s == {
         "rounds": 6,
         "final_central_accuracy": pytest.approx(0.6),
+        "final_central_accuracy_round": 6,
         "best_central_accuracy": 0.9,
         "best_central_accuracy_round": 4,
         "final_client_accuracy": pytest.approx(0.54),
+        "final_client_accuracy_round": 6,
         "best_client_accuracy": pytest.approx(0.54),
         "best_client_accuracy_round": 6,
         "total_upload_bytes": 15_000_000,
@@ -378,6 +401,27 @@ def test_summarize_handles_missing_fields_and_empty() -> None:
     empty = summarize([])
     assert empty["rounds"] == 0 and all(v is None for k, v in empty.items() if k != "rounds")
     assert not any(isinstance(v, float) and math.isnan(v) for v in empty.values())
+
+
+def test_summary_lines_report_accuracies_traffic_time_and_files(tmp_path: Path) -> None:
+    rows = _synthetic_rows(6)
+    rows[3]["central_accuracy"] = 0.9
+    (tmp_path / "checkpoint").mkdir()
+    for name in ("summary.json", "metrics.jsonl", ".summary.json.x.tmp"):
+        (tmp_path / name).write_text("")
+    lines = summary_lines(summarize(rows), tmp_path, wall_s=75.2)
+    assert lines == [
+        "done: 6 rounds; wall time 1m15s (the rounds themselves: 9s)",
+        "central test accuracy: final 0.6000 (round 6), best 0.9000 (round 4)",
+        "client test accuracy:  final 0.5400 (round 6), best 0.5400 (round 6)",
+        "cumulative traffic: upload 0.015 GB, download 0.018 GB",
+        f"run folder: {tmp_path}",
+        "  checkpoint/ metrics.jsonl summary.json",  # temporary files left out
+    ]
+    bare = summary_lines(summarize([{"round": 1}]), tmp_path, wall_s=3)
+    assert bare[:4] == ["done: 1 rounds; wall time 3s", "central test accuracy: not evaluated",
+                        "client test accuracy:  not evaluated",
+                        "cumulative traffic: upload - GB, download - GB"]
 
 
 def test_evaluate_transforms_each_batch() -> None:

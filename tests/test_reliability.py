@@ -4,6 +4,7 @@ corrupt the global model."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fedsparse.config import load_config
 from fedsparse.fl import faults
@@ -76,8 +78,8 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     killed_out = tmp_path / "b"
     log = open(tmp_path / "killed.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "simulations.cifar_noniid",
-                             *_argv(output_dir=killed_out)], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                             *_argv(output_dir=killed_out, logger="tensorboard")], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + WAIT_S
         while _last_round(killed_out) < 3 and proc.poll() is None and time.monotonic() < deadline:
@@ -97,7 +99,8 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     assert (killed / "checkpoint" / "checkpoint.json").is_file() and not (killed / "summary.json").exists()
 
     # 2. The same run, uninterrupted (same output path length, so the config text has the same size).
-    whole = run_simulation(load_config("cifar_noniid", _argv(output_dir=tmp_path / "a")))
+    whole = run_simulation(load_config("cifar_noniid", _argv(output_dir=tmp_path / "a",
+                                                             logger="tensorboard")))
 
     # 3. Resume the killed run; rows written after its checkpoint are replaced, none duplicated.
     assert main("cifar_noniid", [f"resume={killed}"]) == 0
@@ -114,6 +117,14 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     after = resumed[restarts[0]["from_round"] + 1:]
     assert any(b < with_positions for r in after for b in r["download_bytes_per_client"].values())
     assert restarts[0]["setup_download_bytes"] > 0 and restarts[0]["setup_upload_bytes"] > 0
+    # metrics.csv and the TensorBoard events hold each round once too, with the resumed values
+    rounds = list(range(RUN["rounds"] + 1))
+    assert [int(line["round"]) for line in csv.DictReader((killed / "metrics.csv").open())] == rounds
+    events = EventAccumulator(str(killed / "tensorboard"))
+    events.Reload()
+    points = events.Scalars("bytes/cumulative_upload")
+    assert [e.step for e in points] == rounds
+    assert [e.value for e in points] == pytest.approx([r["cumulative_upload_bytes"] for r in resumed])
 
 
 def _fault_seed(rounds: int) -> int:

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from fedsparse.bench.args import load_dataclass
-from fedsparse.config import _choice, _literal, _range
+from fedsparse import usage
+from fedsparse.config import _choice, _literal, _range, allows
 from fedsparse.data import load_dataset, normalize
 from fedsparse.errors import ConfigError, DataError
 from fedsparse.models import build_model, prunable_names
@@ -82,12 +83,14 @@ CHECKS = {
     "momentum": _range(0, 1, hi_open=True),
     "scope": _literal("layer", "global"),
     "budget": _choice("budget"),
-    "hidden": lambda v, _: None if v and all(1 <= h <= 4096 for h in v) else "a non-empty list of widths in [1, 4096]",
+    "hidden": allows("a non-empty list of widths in [1, 4096]")(
+        lambda v, _: None if v and all(1 <= h <= 4096 for h in v) else "a non-empty list of widths in [1, 4096]"),
     "scorer_epochs": _range(1, 100_000),
     "scorer_batch": _range(1),
     "scorer_lr": _range(0, lo_open=True),
     "val_fraction": _range(0, 1, lo_open=True, hi_open=True),
-    "evaluate": lambda v, _: None if v is None or Path(v).is_file() else "null or a scorer file (not found)",
+    "evaluate": allows("null or a scorer file")(
+        lambda v, _: None if v is None or Path(v).is_file() else "null or a scorer file (not found)"),
 }
 
 
@@ -244,8 +247,12 @@ def evaluate_scorer(cfg: ScorerConfig, features: torch.Tensor, labels: torch.Ten
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    usage.exit_if_help(args, "simulations.train_scorer", "[out=PATH] [key=value ...]",
+                       lambda: [usage.Section("Settings (key=value)", ScorerConfig(), CHECKS)],
+                       "Details: docs/pruning-bench.md.")
     try:
-        cfg = load_dataclass(ScorerConfig, CHECKS, sys.argv[1:] if argv is None else argv)
+        cfg = load_dataclass(ScorerConfig, CHECKS, args)
         report = make_scorer(cfg)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

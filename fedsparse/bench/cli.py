@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from fedsparse.bench.cell import run_and_measure
-from fedsparse.bench.config import BenchConfig, load_bench_config
+from fedsparse import usage
+from fedsparse.bench.config import CHECKS, PRETRAIN_CHECKS, BenchConfig, load_bench_config
 from fedsparse.bench.grid import Cell, cell_config, cells, config_hash
 from fedsparse.bench.report import write_report
 from fedsparse.bench.results import append_row, done_keys, read_rows, row_key
@@ -137,10 +138,25 @@ def run_bench(bench: BenchConfig, run_fn: RunFn = run_and_measure) -> int:
     return 0
 
 
+def _help_sections() -> list[usage.Section]:
+    """The grid's settings (defaults: configs/pruning_bench.yaml) and those of its pretraining."""
+    try:
+        bench = load_bench_config([])
+    except (ConfigError, DataError):
+        bench = BenchConfig()
+    return [usage.Section("Bench settings (key=value; defaults: configs/pruning_bench.yaml)", bench, CHECKS),
+            usage.Section("Pretraining settings (pretrain.KEY=VALUE)", bench.pretrain, PRETRAIN_CHECKS,
+                          prefix="pretrain.")]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    usage.exit_if_help(args, "simulations.pruning_bench", "[preset=NAME] [config=NAME_OR_PATH] [key=value ...]",
+                       _help_sections, "fl.KEY=VALUE sets any run setting of every cell "
+                       "(python -m simulations.cifar_noniid --help lists them).\nDetails: docs/pruning-bench.md.")
     try:
-        bench = load_bench_config(sys.argv[1:] if argv is None else argv)
+        bench = load_bench_config(args)
         return run_bench(bench)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

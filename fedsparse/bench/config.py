@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedsparse.bench.pretrain import PretrainConfig
-from fedsparse.config import (_choice, _config_path, _literal, _nonempty, _range, _short, allowed_keys,
-                              check_fields, merge_error, read_yaml, split_config_arg)
+from fedsparse.config import (_choice, _config_path, _folder, _literal, _nonempty, _range, _short, allowed_keys,
+                              allows, check_fields, describe, merge_error, read_yaml, split_config_arg)
 from fedsparse.errors import ConfigError
 from fedsparse.sparse.ablation import ABLATIONS
 
@@ -61,6 +61,7 @@ Check = Callable[[Any, BenchConfig], str | None]
 
 def _each(check: Callable[[Any, Any], str | None], what: str) -> Check:
     """A check of a non-empty list without duplicates whose every item passes `check`."""
+    @allows(lambda: f"a non-empty list of distinct {what}, each {describe(check)}")
     def run(values: Any, cfg: BenchConfig) -> str | None:
         if not values:
             return f"a non-empty list of {what}"
@@ -87,6 +88,8 @@ def parse_split(spec: str) -> dict[str, Any]:
     return {"split": spec}
 
 
+@allows(lambda: f"one of: {', '.join(s for s in _names_of('split') if s != 'dirichlet')}, "
+                "dirichlet_<alpha>")
 def _split(v: Any, _: Any) -> str | None:
     try:
         split = parse_split(v)["split"]
@@ -104,6 +107,7 @@ def _names_of(kind: str) -> list[str]:
     return registries.names(kind)
 
 
+@allows("a non-empty mapping: variant name (no '/' or '-') -> run-config keys not set by the grid")
 def _variants(v: Any, _: BenchConfig) -> str | None:
     if not v:
         return "a non-empty mapping of variant name -> run-config keys (e.g. {base: {}})"
@@ -117,6 +121,7 @@ def _variants(v: Any, _: BenchConfig) -> str | None:
     return None
 
 
+@allows(f"a mapping of run-config keys other than {', '.join(GRID_KEYS)}")
 def _fl(v: Any, _: BenchConfig) -> str | None:
     for key in sorted(set(v) & set(GRID_KEYS)):
         raise ConfigError(f"fl.{key}: set by the grid for every cell (use the grid lists: "
@@ -126,7 +131,8 @@ def _fl(v: Any, _: BenchConfig) -> str | None:
 
 CHECKS: dict[str, Check] = {
     "name": _nonempty,
-    "base_config": lambda v, _: None if _config_file(v) else "a run config under configs/ or a YAML path",
+    "base_config": allows("a run config under configs/ or a YAML path")(
+        lambda v, _: None if _config_file(v) else "a run config under configs/ or a YAML path"),
     "fl": _fl,
     "criteria": _each(_choice("criterion"), "criteria"),
     "sparsities": _each(_range(0, 1, hi_open=True), "sparsities"),
@@ -136,16 +142,23 @@ CHECKS: dict[str, Check] = {
     "variants": _variants,
     "seeds": _each(_range(0, 2**31 - 1), "seeds"),
     "rounds": _range(1, 1_000_000),
-    "output_dir": lambda v, _: None if isinstance(v, str) and v else "a folder path",
+    "output_dir": _folder,
     "pretrain": lambda v, _: _pretrain(v),
+}
+
+PRETRAIN_CHECKS: dict[str, Check] = {
+    "epochs": _range(1, 10_000),
+    "lr": _range(0, lo_open=True),
+    "momentum": _range(0, 1, hi_open=True),
+    "weight_decay": _range(0),
+    "batch_size": _range(1, 1_000_000),
+    "max_images": _range(0),
+    "seed": _range(0, 2**31 - 1),
 }
 
 
 def _pretrain(p: PretrainConfig) -> str | None:
-    for key, check in (("epochs", _range(1, 10_000)), ("lr", _range(0, lo_open=True)),
-                       ("momentum", _range(0, 1, hi_open=True)), ("weight_decay", _range(0)),
-                       ("batch_size", _range(1, 1_000_000)), ("max_images", _range(0)),
-                       ("seed", _range(0, 2**31 - 1))):
+    for key, check in PRETRAIN_CHECKS.items():
         value = getattr(p, key)
         problem = check(value, None)
         if problem is not None:

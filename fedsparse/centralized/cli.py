@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from fedsparse.centralized.config import CentralConfig, load_central_config
+from fedsparse import usage
+from fedsparse.centralized.config import CHECKS, DEFAULT_CONFIG, CentralConfig, load_central_config
 from fedsparse.centralized.training import CentralTraining
 from fedsparse.data import load_dataset
 from fedsparse.errors import ConfigError, DataError
@@ -36,10 +37,21 @@ def run_centralized(cfg: CentralConfig) -> Path:
     return run.path
 
 
+def _help_sections() -> list[usage.Section]:
+    try:
+        settings = load_central_config([])
+    except (ConfigError, DataError):
+        settings = CentralConfig()
+    return [usage.Section(f"Settings (key=value; defaults: configs/{DEFAULT_CONFIG}.yaml)", settings, CHECKS)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; bad input -> `error: ...` on stderr and exit status 2, no traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    usage.exit_if_help(args, "simulations.centralized_sparse", "[config=NAME_OR_PATH] [key=value ...]",
+                       _help_sections, usage.RUN_NOTES.replace("docs/config.md", "docs/centralized.md"))
     try:
-        run_centralized(load_central_config(sys.argv[1:] if argv is None else argv))
+        run_centralized(load_central_config(args))
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

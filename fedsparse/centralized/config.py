@@ -14,8 +14,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fedsparse.config import (Check, _choice, _config_path, _data_dir, _literal, _nonempty, _range, allowed_keys,
-                              check_fields, merge_error, read_yaml, split_config_arg)
+from fedsparse.config import (Check, _choice, _config_path, _data_dir, _folder, _literal, _nonempty, _range,
+                              allowed_keys, allows, check_fields, merge_error, read_yaml, split_config_arg)
 
 DEFAULT_CONFIG = "centralized_sparse"
 
@@ -67,10 +67,15 @@ class CentralConfig:
         return 1.0 - self.sparsity
 
 
-def _method(v: Any, _: Any) -> str | None:
+def _methods() -> list[str]:
     from fedsparse.centralized.registry import CENTRAL_METHODS
 
-    allowed = CENTRAL_METHODS.names()
+    return CENTRAL_METHODS.names()
+
+
+@allows(lambda: f"one of: {', '.join(_methods())}")
+def _method(v: Any, _: Any) -> str | None:
+    allowed = _methods()
     return None if v in allowed else f"one of: {', '.join(allowed)}"
 
 
@@ -98,7 +103,7 @@ CHECKS: dict[str, Check] = {
     "readjust_steps": _range(1, 10_000_000),
     "readjust_until": _range(0, 1, lo_open=True),
     "num_threads": _range(1, 256),
-    "output_dir": lambda v, _: None if isinstance(v, str) and v else "a folder path",
+    "output_dir": _folder,
 }
 
 
@@ -122,4 +127,7 @@ def load_central_config(argv: Sequence[str] = (), default: str = DEFAULT_CONFIG)
             raise merge_error(e, source, allowed_keys(CentralConfig)) from None
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, CentralConfig)
-    return validate(cfg)
+    from fedsparse.preflight import check_central_fit  # the model's shapes, before any data loads
+
+    check_central_fit(validate(cfg))
+    return cfg

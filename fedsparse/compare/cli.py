@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from fedsparse.compare.config import load_comparison
+from fedsparse import usage
+from fedsparse.compare.archive import archive_comparison
+from fedsparse.compare.config import CHECKS, CompareConfig, load_comparison
 from fedsparse.compare.report import write_report
 from fedsparse.compare.runs import run_all
 from fedsparse.errors import ConfigError, DataError
@@ -19,11 +22,21 @@ from fedsparse.errors import ConfigError, DataError
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    usage.exit_if_help(args, "simulations.compare", "[config=NAME_OR_PATH] [methods=[a,b]] [key=value ...]",
+                       lambda: [usage.Section("Comparison settings (key=value)", CompareConfig(), CHECKS),
+                                usage.run_settings(CompareConfig().config)],
+                       "Every key=value that is not a comparison setting is a run setting, applied to "
+                       "each method's config\nbefore the method's own keys (methods_file). Details: "
+                       "docs/config.md, docs/results.md.")
     try:
-        comp = load_comparison(sys.argv[1:] if argv is None else argv)
+        comp = load_comparison(args)
         print(f"comparison folder: {comp.folder}", flush=True)
         runs = run_all(comp, log=lambda line: print(line, flush=True))
         report = write_report(comp.folder, runs, comp.sparse, comp.settings.caps_gb)
+        if comp.settings.archive:
+            archive_comparison(comp.folder, runs, Path(comp.settings.archive))
+            print(f"archived the small outputs into {comp.settings.archive}")
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

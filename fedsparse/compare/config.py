@@ -10,7 +10,7 @@ from typing import Any
 
 from fedsparse.bench.args import load_dataclass
 from fedsparse.compare.methods import is_sparse, load_methods, method_config
-from fedsparse.config import Config, load_config
+from fedsparse.config import Config, allows, load_config
 from fedsparse.errors import ConfigError
 
 DEFAULT_METHODS = ["fedavg", "fedavgm", "fedprox", "feddst", "feddst_faithful", "feddst_plus",
@@ -30,8 +30,12 @@ class CompareConfig:
     """cumulative upload caps of the table (GB = 1e9 bytes); null = chosen from the runs"""
     dense_budget: float = 2.0
     """dense methods stop once their upload reaches this x the largest sparse run's (0 = never)"""
+    archive: str | None = None
+    """folder to copy the small outputs into (per method metrics.jsonl.gz, summary.json,
+    config.yaml; caps.csv, comparison.md, plots), e.g. under docs/; null = none"""
 
 
+@allows("null or a non-empty list of positive numbers (GB)")
 def _caps(v: Any, _: CompareConfig) -> str | None:
     if v is None or (len(v) > 0 and all(isinstance(x, (int, float)) and x > 0 for x in v)):
         return None
@@ -39,10 +43,11 @@ def _caps(v: Any, _: CompareConfig) -> str | None:
 
 
 CHECKS = {
-    "methods": lambda v, _: None if len(v) > 0 and len(set(v)) == len(v) else
-    "a non-empty list of distinct method names",
+    "methods": allows("a non-empty list of distinct method names (of methods_file)")(
+        lambda v, _: None if len(v) > 0 and len(set(v)) == len(v) else
+        "a non-empty list of distinct method names"),
     "caps_gb": _caps,
-    "dense_budget": lambda v, _: None if v >= 0 else "a number >= 0",
+    "dense_budget": allows("a number >= 0")(lambda v, _: None if v >= 0 else "a number >= 0"),
 }
 
 

@@ -14,10 +14,14 @@ from fedsparse.registry import Registry
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """A dataset name and the `torchvision.datasets` class that can download it."""
+    """A dataset name, the `torchvision.datasets` class that can download it, and the shape of what
+    it loads (checks that need only the model's layer shapes run from these, before any loading)."""
 
     name: str
     torchvision_class: str
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    """channels, height, width"""
 
     def fetch(self, root: Path, download: bool) -> ImageData:
         """Load (and if `download`, first download) the dataset with torchvision under `root`.
@@ -47,10 +51,10 @@ def _images_nchw(data: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
-for _name, _cls in [
-    ("cifar10", "CIFAR10"),
-    ("cifar100", "CIFAR100"),
-    ("mnist", "MNIST"),
-    ("fashion_mnist", "FashionMNIST"),
+for _name, _cls, _classes, _shape in [
+    ("cifar10", "CIFAR10", 10, (3, 32, 32)),
+    ("cifar100", "CIFAR100", 100, (3, 32, 32)),
+    ("mnist", "MNIST", 10, (1, 28, 28)),
+    ("fashion_mnist", "FashionMNIST", 10, (1, 28, 28)),
 ]:
-    DATASETS.register(_name)(DatasetSource(_name, _cls))
+    DATASETS.register(_name)(DatasetSource(_name, _cls, _classes, _shape))

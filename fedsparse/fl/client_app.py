@@ -29,10 +29,12 @@ from fedsparse.fl.node_state import ContextMaskStore, DiskMaskStore, MaskStore, 
 from fedsparse.fl.payload import decode_masks, decode_state, encode_state
 from fedsparse.fl.strategies.base import float_state
 from fedsparse.fl.strategies.initial_mask import criterion_options
+from fedsparse.logs import quiet_routine
 from fedsparse.sparse.criteria import score
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.client_update import client_generator, client_update
 
+quiet_routine()  # in each client actor: Flower's routine shutdown notice only at log_level=debug
 app = ClientApp()
 
 

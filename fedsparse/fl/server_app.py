@@ -20,16 +20,18 @@ from flwr.serverapp import Grid, ServerApp
 from fedsparse.comm import CommLedger
 from fedsparse.config import Config, load_config
 from fedsparse.data import normalize
-from fedsparse.errors import ConfigError
+from fedsparse.errors import ConfigError, DataError
 from fedsparse.experiment import Experiment, experiment_from_yaml
-from fedsparse.fl.checkpoint import load_checkpoint, open_run_folder, save_checkpoint
+from fedsparse.fl.checkpoint import load_checkpoint, save_checkpoint
 from fedsparse.fl.receive import replies_as_they_arrive
+from fedsparse.fl.run_config import load_args, report_bad_input
 from fedsparse.fl.server_threads import clients_waiting, rounds_running
 from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import write_mask_artifacts
 from fedsparse.fl.wire import message_bytes, outgoing_bytes
 from fedsparse.metrics.evaluate import ClientTestSets, evaluate
+from fedsparse.metrics.loggers import open_logger
 from fedsparse.metrics.plots import make_plots
 from fedsparse.metrics.progress import RoundProgress
 from fedsparse.metrics.run_folder import NODES_DIR, RunFolder
@@ -84,7 +86,8 @@ class ServerEvaluator:
     def __init__(self, exp: Experiment, device: torch.device) -> None:
         data = exp.data
         self.x = data.test_x.to(device)  # uint8, normalized batch by batch (a quarter of the memory)
-        self.normalize = functools.partial(normalize, mean=data.mean, std=data.std)
+        mean, std = exp.norm_stats
+        self.normalize = functools.partial(normalize, mean=mean, std=std)
         self.y = data.test_y.to(device)
         self.client_test = ClientTestSets([torch.from_numpy(t) for t in exp.split.test],
                                           len(self.y), device)
@@ -142,11 +145,13 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
         first_round = 1 + _resume(grid, cfg, run, strategy, state_dir)
     evaluator = ServerEvaluator(exp, device)
     log.info("server on %s; %d clients, %d per round", device, cfg.num_clients, cfg.clients_per_round)
-    with RoundProgress(cfg.rounds, cfg.progress) as progress, rounds_running():
+    with (RoundProgress(cfg.rounds, cfg.progress, first_round - 1) as progress, rounds_running(),
+          open_logger(cfg, run) as logger):
         if first_round == 1:
             row = _row(strategy, 0, time.perf_counter(), t_start)
             row.update(evaluator(strategy.state))
             run.append_metrics(row)
+            logger.log(row)
             if cfg.checkpoint_every > 0:
                 save_checkpoint(run, 0, strategy)
         for server_round in range(first_round, cfg.rounds + 1):
@@ -162,6 +167,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
                 row["eval_s"] = time.perf_counter() - t_eval
             row["round_time_s"] = time.perf_counter() - t_round
             run.append_metrics(row)
+            logger.log(row)
             every = cfg.checkpoint_every
             if every > 0 and (server_round % every == 0 or last):
                 save_checkpoint(run, server_round, strategy)
@@ -218,7 +224,16 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """`flwr run .` entry: the config file and overrides come from the run config."""
-    overrides = str(context.run_config.get("overrides", "")).split()
-    cfg = load_config(str(context.run_config.get("config", "cifar_noniid")), overrides)
-    run_server(grid, cfg, open_run_folder(cfg))
+    """`flwr run .` entry: the settings come from the run config (`fl/run_config.py`). As with
+    `python -m simulations.cifar_noniid`, bad input stops it with one line before any work (and
+    no run folder), and the split heatmap is written and the run folder printed first."""
+    from fedsparse.runner import prepare
+
+    try:
+        cfg = load_config(*load_args(context.run_config, grid.run.override_config))
+        run = prepare(cfg)
+    except (ConfigError, DataError) as e:
+        report_bad_input(e)
+        raise
+    print(f"run folder: {run.path.resolve()}", flush=True)
+    run_server(grid, cfg, run)

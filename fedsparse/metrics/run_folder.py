@@ -1,7 +1,10 @@
-"""`RunFolder`: one run's output folder (config.yaml, metrics.jsonl, summary.json, plots)."""
+"""`RunFolder`: one run's output folder (config.yaml, metrics.jsonl + metrics.csv, summary.json,
+plots)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -17,15 +20,29 @@ from fedsparse.errors import ConfigError, DataError
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
+CSV_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "checkpoint.json"
 RESTARTS_FILE = "restarts.json"
 NODES_DIR = "nodes"
 
+# metrics.csv: the rows' scalar values, these columns first, then the others in first-seen order;
+# dict-valued keys listed in CSV_FLATTENED become `<key>_<field>` columns, other dicts and lists
+# (per-client bytes, per-layer density, sampled clients) stay in metrics.jsonl only.
+CSV_FIRST = ("round", "central_accuracy", "client_accuracy", "client_accuracy_std",
+             "client_accuracy_min", "central_loss", "train_loss", "upload_bytes", "download_bytes",
+             "cumulative_upload_bytes", "cumulative_download_bytes", "density")
+CSV_FLATTENED = ("failures",)
+
 
 class RunFolder:
-    """An existing run folder. Metric rows are durable per line: each append is fsync'd."""
+    """An existing run folder. Metric rows are durable per line: each append is fsync'd.
+
+    `metrics.csv` mirrors metrics.jsonl's scalar values (see `csv_cells`); it is derived data,
+    appended with each row (not fsync'd) and rewritten whole from metrics.jsonl when a row brings
+    a new column and when a resume truncates the rows.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -59,14 +76,41 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> None:
         _atomic_write(self.path_for(SUMMARY_FILE), json.dumps(to_jsonable(summary), indent=2) + "\n")
 
+    def files(self) -> list[Path]:
+        """What the folder holds: its top-level files and folders, sorted by name (temp files of
+        atomic writes aside)."""
+        return sorted(p for p in self.path.iterdir() if not p.name.startswith("."))
+
     def append_metrics(self, row: dict[str, Any]) -> None:
-        """Append one JSON line and fsync it; a partial last line left by a crash is dropped first."""
-        line = json.dumps(to_jsonable(row), allow_nan=False) + "\n"
+        """Append one JSON line and fsync it; a partial last line left by a crash is dropped first.
+        Then the row's line of metrics.csv."""
+        row = to_jsonable(row)
+        line = json.dumps(row, allow_nan=False) + "\n"
         with open(self.path_for(METRICS_FILE), "a+b") as f:
             _drop_partial_tail(f)
             f.write(line.encode())
             f.flush()
             os.fsync(f.fileno())
+        self._append_csv(row)
+
+    def write_csv(self) -> Path:
+        """Rewrite metrics.csv from metrics.jsonl (atomic); returns its path."""
+        rows = [csv_cells(r) for r in self.read_metrics()]
+        columns = csv_columns(rows)
+        path = self.path_for(CSV_FILE)
+        _atomic_write(path, _csv_text([columns, *([r.get(c) for c in columns] for r in rows)]))
+        return path
+
+    def _append_csv(self, row: dict[str, Any]) -> None:
+        path = self.path_for(CSV_FILE)
+        cells = csv_cells(row)
+        header = _csv_header(path)
+        if header is None or not cells.keys() <= set(header):
+            self.write_csv()  # new file or a new column: the header changes
+            return
+        with open(path, "a+b") as f:
+            _drop_partial_tail(f)
+            f.write(_csv_text([[cells.get(c) for c in header]]).encode())
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All complete rows; a trailing line without its newline (crash mid-write) is ignored."""
@@ -90,6 +134,7 @@ class RunFolder:
             self.path_for(METRICS_FILE),
             "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept),
         )
+        self.write_csv()
 
     def read_restarts(self) -> list[dict[str, Any]]:
         """The run's restarts (one entry per resume, with its own setup traffic); [] if none."""
@@ -125,6 +170,41 @@ def to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serialisable")
+
+
+def csv_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A metrics row's values for metrics.csv: its scalars (None included), and the fields of the
+    dicts named in CSV_FLATTENED as `<key>_<field>`."""
+    cells: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and key in CSV_FLATTENED:
+            cells.update((f"{key}_{field}", v) for field, v in value.items())
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            cells[key] = value
+    return cells
+
+
+def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The CSV_FIRST columns some row has, then the rows' other keys in first-seen order."""
+    seen = dict.fromkeys(key for row in rows for key in row)
+    return [c for c in CSV_FIRST if c in seen] + [c for c in seen if c not in CSV_FIRST]
+
+
+def _csv_text(lines: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows([["" if v is None else v for v in line] for line in lines])
+    return out.getvalue()
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The column names of an existing metrics.csv; None when it is missing or has no whole line."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            first = f.readline()
+    except FileNotFoundError:
+        return None
+    return next(csv.reader([first])) if first.endswith("\n") else None
 
 
 def _drop_partial_tail(f: BinaryIO) -> None:

@@ -30,6 +30,18 @@ def client_generator(seed: int, server_round: int, pid: int) -> torch.Generator:
                                              .generate_state(1)[0]))
 
 
+def fixed_order(seed: int, pid: int, n: int) -> torch.Tensor:
+    """Client `pid`'s batch order with `batch_order=fixed`: one seeded permutation of its `n`
+    images, the same every epoch and round (the FedDST reference shuffles each client's data once
+    when it builds its list of batches)."""
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, pid, FIXED_ORDER_STREAM])
+                                            .generate_state(1)[0]))
+    return torch.randperm(n, generator=gen)
+
+
+FIXED_ORDER_STREAM = 19
+
+
 def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pid: int,
                   server_round: int, *, proximal_mu: float = 0.0, readjust: bool = False,
                   drop_fraction: float = 0.0) -> ClientResult:
@@ -41,10 +53,11 @@ def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pi
     trainer = LocalTrainer(model, mask, lr=cfg.lr, momentum=cfg.momentum,
                            weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                            proximal_mu=proximal_mu, augment=cfg.augment,
-                           double_softmax=cfg.faithful)
+                           double_softmax=cfg.double_softmax)
+    order = fixed_order(cfg.seed, pid, len(y)) if cfg.batch_order == "fixed" else None
     readjust = readjust and mask is not None
     before = cfg.local_epochs - cfg.regrow_train_epochs if readjust else cfg.local_epochs
-    loss = trainer.train_epochs(x, y, before, gen)
+    loss = trainer.train_epochs(x, y, before, gen, order=order)
     new_mask, changes = mask, 0
     if readjust:
         assert mask is not None
@@ -52,5 +65,5 @@ def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pi
         changes = new_mask.changed(mask)
         trainer.set_mask(new_mask)
         if cfg.regrow_train_epochs:
-            loss = trainer.train_epochs(x, y, cfg.regrow_train_epochs, gen)
+            loss = trainer.train_epochs(x, y, cfg.regrow_train_epochs, gen, order=order)
     return ClientResult(new_mask, len(y), loss, changes)

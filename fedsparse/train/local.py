@@ -34,6 +34,7 @@ class LocalTrainer:
         self.proximal_mu = proximal_mu
         self._anchor = ([p.detach().clone() for p in model.parameters()]
                         if proximal_mu > 0 else [])
+        self.last_batch: torch.Tensor | None = None
         sgd = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                               weight_decay=weight_decay)
         self.optimizer = MaskedOptimizer(sgd, model, mask if mask is not None else Mask({}))
@@ -50,8 +51,11 @@ class LocalTrainer:
 
     def train_epochs(self, x: torch.Tensor, y: torch.Tensor, epochs: int,
                      generator: torch.Generator,
-                     before_step: Callable[[], None] | None = None) -> float:
-        """Run `epochs` shuffled passes; returns the mean training loss (0.0 for no steps).
+                     before_step: Callable[[], None] | None = None,
+                     order: torch.Tensor | None = None) -> float:
+        """Run `epochs` passes, each in a fresh shuffled order (or in `order`, the same every
+        epoch); returns the mean training loss (0.0 for no steps). The last minibatch's indices
+        are kept in `last_batch`.
 
         `before_step`, when given, runs after each backward pass and before the optimizer step:
         the batch's dense loss gradient is in `.grad` (pruned coordinates included), and a mask
@@ -60,9 +64,10 @@ class LocalTrainer:
         self.model.train()
         total, steps = 0.0, 0
         for _ in range(epochs):
-            order = torch.randperm(len(y), generator=generator)
+            epoch_order = torch.randperm(len(y), generator=generator) if order is None else order
             for start in range(0, len(y), self.batch_size):
-                idx = order[start:start + self.batch_size]
+                idx = epoch_order[start:start + self.batch_size]
+                self.last_batch = idx
                 xb = x[idx]
                 if self.augment:
                     xb = random_crop_flip(xb, generator)
@@ -76,15 +81,19 @@ class LocalTrainer:
                 steps += 1
         return total / steps if steps else 0.0
 
-    def gradients(self, x: torch.Tensor, y: torch.Tensor, names: list[str],
-                  last_batch_only: bool, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Loss gradient w.r.t. `names` (dense, every coordinate): over one pass of the data, or
-        over one batch (the FedDST reference code's last-minibatch gradient)."""
+    def gradients(self, x: torch.Tensor, y: torch.Tensor, names: list[str], over: str,
+                  generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Loss gradient w.r.t. `names` (dense, every coordinate) at the current weights, over
+        `over`: "epoch" (one pass of the data), "batch" (one random batch of `batch_size`) or
+        "last_batch" (the last minibatch trained on, as the FedDST reference code does)."""
         self.model.train()
         params = dict(self.model.named_parameters())
         self.model.zero_grad(set_to_none=True)
-        if last_batch_only:
-            idx = torch.randperm(len(y), generator=generator)[: self.batch_size]
+        if over in ("batch", "last_batch"):
+            if over == "last_batch" and self.last_batch is not None:
+                idx = self.last_batch
+            else:
+                idx = torch.randperm(len(y), generator=generator)[: self.batch_size]
             loss_fn(self.model(x[idx]), y[idx], self.double_softmax).backward()
         else:
             for start in range(0, len(y), self.batch_size):

@@ -31,11 +31,10 @@ def readjust_mask(trainer: LocalTrainer, x: torch.Tensor, y: torch.Tensor, mask:
     """Per layer, prune round(fraction * active) weights of smallest |w| and grow as many
     inactive ones of largest |dL/dw|, new weights set to zero. Updates the model's weights."""
     params = dict(trainer.model.named_parameters())
-    grads = trainer.gradients(x, y, list(mask), last_batch_only=cfg.readjust_gradient == "batch",
-                              generator=generator)
+    grads = trainer.gradients(x, y, list(mask), cfg.readjust_gradient, generator)
     magnitude = {n: params[n].detach().abs() for n in mask}
     growth = {n: g.abs() for n, g in grads.items()}
-    if cfg.faithful:
+    if cfg.regrow_from == "all":
         k = {n: round(fraction * int(m.sum())) for n, m in mask.items()}
         pruned = prune_lowest(mask, magnitude, k)
         regrow_init(trainer.model, mask, pruned)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(eq=False)
@@ -50,18 +55,43 @@ class ClientSplit:
             out[f"{key}_max"] = int(values.max())
         return out
 
-    def save_heatmap(self, train_labels: np.ndarray, path: str | os.PathLike[str]) -> None:
-        """PNG heat map of `label_histogram` (clients down, classes across)."""
+    def heatmap_figure(self, train_labels: np.ndarray, classes: Sequence[str] | None = None,
+                       run_name: str | None = None) -> Figure:
+        """Heat map of `label_histogram` (clients down, classes across, named by `classes` when
+        given), under `run_name` when given."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        if classes is not None and len(classes) != self.num_classes:
+            raise ValueError(f"{len(classes)} class names for {self.num_classes} classes")
         hist = self.label_histogram(train_labels)
-        width = min(12.0, max(4.0, 0.1 * self.num_classes + 3))
-        fig = Figure(figsize=(width, min(10.0, max(3.0, 0.02 * self.num_clients + 2))))
+        longest = max(map(len, classes), default=0) if classes is not None else 0
+        many = self.num_classes > 20  # names stand upright, else slanted (if longer than 2)
+        label_room = 0.07 * longest if many else 0.05 * longest  # inches below the axes
+        width = min(16.0, max(6.4, 0.13 * self.num_classes + 2.5))
+        height = min(8.0, max(4.4, 0.015 * self.num_clients + 3)) + label_room
+        fig = Figure(figsize=(width, height), layout="constrained")
+        FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         image = ax.imshow(hist, aspect="auto", interpolation="nearest", cmap="viridis")
+        if classes is not None:
+            slanted = longest > 2 and not many
+            ax.set_xticks(range(self.num_classes), list(classes),
+                          rotation=(90 if many else 45) if longest > 2 else 0,
+                          ha="right" if slanted else "center",
+                          rotation_mode="anchor" if slanted else "default",
+                          fontsize=max(4.0, min(9.0, 600 / self.num_classes)))
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("class")
         ax.set_ylabel("client")
-        ax.set_title(f"train images per client and class ({self.num_clients} clients)")
+        ax.set_title(f"Train images per client and class\n"
+                     f"({self.num_clients} clients, {self.num_classes} classes)")
+        if run_name:
+            fig.suptitle(run_name, fontsize="medium")
         fig.colorbar(image, ax=ax, label="images")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        return fig
+
+    def save_heatmap(self, train_labels: np.ndarray, path: str | os.PathLike[str],
+                     classes: Sequence[str] | None = None, run_name: str | None = None) -> None:
+        """PNG of `heatmap_figure`."""
+        self.heatmap_figure(train_labels, classes, run_name).savefig(path, dpi=120)

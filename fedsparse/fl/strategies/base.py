@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -88,6 +89,13 @@ class SparseFedAvg(Strategy):
         self.state = average
 
     # ---------------------------------------------------------------- helpers
+    def aggregation_weight(self, num_examples: float) -> float:
+        """A reply's weight in the average: its sample count, or (`aggregation_weight=batches`,
+        the FedDST reference's `train_size()`) its number of local minibatches."""
+        if self.cfg.aggregation_weight == "batches":
+            return float(math.ceil(num_examples / self.cfg.batch_size))
+        return num_examples
+
     @property
     def n_masked(self) -> int:
         return sum(int(np.prod(self.shapes[n])) for n in self.masked)
@@ -149,8 +157,10 @@ class SparseFedAvg(Strategy):
     # ---------------------------------------------------------------- Flower Strategy API
     def configure_train(self, server_round: int, arrays: ArrayRecord | None, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
-        pids = sample_clients(self.cfg.seed, server_round, sorted(self.node_of),
-                              self.cfg.clients_per_round)
+        draws = Counter(sample_clients(self.cfg.seed, server_round, sorted(self.node_of),
+                                       self.cfg.clients_per_round,
+                                       replace=self.cfg.sample_with_replacement))
+        pids = sorted(draws)  # a client drawn twice gets one message and counts twice
         encoded: dict[bool, ArrayRecord] = {}
         messages, refs = [], []
         instructions = self.client_instructions(server_round)
@@ -172,7 +182,7 @@ class SparseFedAvg(Strategy):
             self._sent_version[pid] = self.mask_version
             messages.append(msg)
         self._record_sent(server_round, pids, messages, refs)
-        self.round_info = {"clients": pids}
+        self.round_info = {"clients": pids, "draws": dict(draws)}
         return messages
 
     def _decode_reply(self, server_round: int, pid: int, reply: Message, held: _HeldMask
@@ -230,7 +240,9 @@ class SparseFedAvg(Strategy):
         self.round_info["failures"] = failures
         metrics: dict[str, float] = {}
         if received:
-            pids, states, masks, weights, client_metrics = zip(*received)
+            pids, states, masks, examples, client_metrics = zip(*received)
+            draws = self.round_info["draws"]
+            weights = [self.aggregation_weight(n) * draws[p] for p, n in zip(pids, examples)]
             dev = self.device
             states = [{n: t.to(dev) for n, t in s.items()} for s in states]
             masks = [m.to(dev) for m in masks] if self.masked else [Mask({})] * len(states)
@@ -240,7 +252,7 @@ class SparseFedAvg(Strategy):
                 self.server_update(server_round, average, union if self.masked else None)
             total = sum(weights)
             metrics = {"train_loss": sum(m["train_loss"] * w for m, w in zip(client_metrics, weights)) / total,
-                       "num-examples": total,
+                       "num-examples": sum(n * draws[p] for p, n in zip(pids, examples)),
                        "client_mask_changes": sum(int(m.get("mask_changes", 0)) for m in client_metrics),
                        "client_time_s": sum(float(m.get("train_time_s", 0.0)) for m in client_metrics)}
             self.round_info["mask_changes"] = (self.mask.changed(old_mask) if old_mask is not None

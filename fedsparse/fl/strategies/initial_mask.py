@@ -11,7 +11,6 @@ from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
 from fedsparse.config import Config
-from fedsparse.data import normalize
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import decode_state, encode_state
@@ -38,7 +37,7 @@ def proxy_batches(exp: Experiment) -> list[tuple[torch.Tensor, torch.Tensor]]:
     rng = np.random.default_rng([cfg.seed, 7])
     idx = torch.from_numpy(rng.choice(len(data.train_y), size=min(cfg.score_samples, len(data.train_y)),
                                       replace=False))
-    x = normalize(data.train_x[idx], data.mean, data.std)
+    x = exp.normalize(data.train_x[idx])
     y = data.train_y[idx]
     return [(x[i:i + SCORE_BATCH], y[i:i + SCORE_BATCH]) for i in range(0, len(y), SCORE_BATCH)]
 

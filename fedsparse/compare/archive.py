@@ -1,0 +1,74 @@
+"""A comparison's small outputs, kept where they outlive the machine (e.g. under docs/).
+
+`archive_comparison` copies, per finished method, `metrics.jsonl.gz` (the run's metrics, gzip),
+`summary.json` and `config.yaml` into `<dest>/<method>/`, and the comparison's `caps.csv`,
+`comparison.md` and plots into `<dest>/`. `method_runs` reads such a folder back, or a comparison
+folder itself: either is enough to rebuild the tables (`fedsparse.compare.seeds`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from fedsparse.errors import DataError
+from fedsparse.metrics.run_folder import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RunFolder
+
+ARCHIVED_METRICS = METRICS_FILE + ".gz"
+REPORT_FILES = ("caps.csv", "comparison.md")
+
+
+def archive_comparison(folder: Path, runs: dict[str, Path], dest: Path) -> list[Path]:
+    """Copy the small outputs of `runs` (method -> finished run folder) and the comparison's
+    report from `folder` into `dest`; returns the files written."""
+    written: list[Path] = []
+    for method, run in runs.items():
+        out = dest / method
+        out.mkdir(parents=True, exist_ok=True)
+        rows = RunFolder(run).read_metrics()
+        target = out / ARCHIVED_METRICS
+        # mtime=0: the same metrics give the same bytes, so re-archiving changes nothing in git
+        with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
+        written.append(target)
+        for name in (SUMMARY_FILE, CONFIG_FILE):
+            shutil.copyfile(run / name, out / name)
+            written.append(out / name)
+    for path in [*(folder / n for n in REPORT_FILES), *sorted(folder.glob("*.png"))]:
+        if path.is_file():
+            shutil.copyfile(path, dest / path.name)
+            written.append(dest / path.name)
+    return written
+
+
+def read_rows(run: Path) -> list[dict[str, Any]]:
+    """A run's metric rows from `metrics.jsonl` (a run folder) or `metrics.jsonl.gz` (an archive)."""
+    if (run / METRICS_FILE).is_file():
+        return RunFolder(run).read_metrics()
+    try:
+        with gzip.open(run / ARCHIVED_METRICS, "rt", encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{run}: no readable {METRICS_FILE} or {ARCHIVED_METRICS} ({e})") from None
+
+
+def method_runs(folder: Path) -> dict[str, Path]:
+    """method -> run folder, for every finished run under `folder` (an archive or a comparison
+    folder): a sub-folder with summary.json, config.yaml and metrics; the method is the config's
+    `name`; of several runs of one method, the newest folder name wins."""
+    found: dict[str, Path] = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        has_metrics = (sub / METRICS_FILE).is_file() or (sub / ARCHIVED_METRICS).is_file()
+        if not ((sub / SUMMARY_FILE).is_file() and (sub / CONFIG_FILE).is_file() and has_metrics):
+            continue
+        name = OmegaConf.load(sub / CONFIG_FILE).get("name")
+        found[str(name)] = sub
+    if not found:
+        raise DataError(f"{folder}: no finished run (a folder with {SUMMARY_FILE}, {CONFIG_FILE} "
+                        "and metrics)")
+    return found

@@ -1,0 +1,120 @@
+"""Stopping a run on Ctrl-C (SIGINT) or SIGTERM: within seconds, Ray down, exit code 130 (SIGTERM: 143).
+
+Flower's simulation engine cannot be cancelled: its worker threads wait on client actors and the
+ServerApp thread waits for replies, and the interpreter joins both before it exits. So the first
+signal raises `Interrupted` in the main thread (which waits in Flower's engine); on its way out
+Flower's engine and `runner.run_simulation` shut Ray and its actors down; then `finish` stops the
+progress bar, prints the last checkpointed round and the command that resumes the run, and ends
+the process with `os._exit`. That loses nothing: metric rows are fsync'd as they are written and
+checkpoints are replaced atomically. From the first signal on, log records below CRITICAL are
+dropped (the teardown makes Flower's waiting threads log errors), except with `log_level=debug`.
+A second signal, or a shutdown that takes longer than `SHUTDOWN_S`, ends the process at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from fedsparse.config import checkpoint_round, config_from_yaml
+from fedsparse.metrics.run_folder import CONFIG_FILE
+
+SHUTDOWN_S = 15.0
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by SIGINT or SIGTERM while `raise_on_signals` is active.
+
+    A BaseException, like KeyboardInterrupt, so that `except Exception` clauses let it through.
+    `run_path` is set once the run folder exists.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.run_path: Path | None = None
+
+
+_received = threading.Event()
+_watchdog: threading.Timer | None = None
+
+
+def _give_up(code: int) -> None:
+    print(f"interrupted; the shutdown took over {SHUTDOWN_S:.0f} s, ended without waiting",
+          file=sys.stderr, flush=True)
+    os._exit(code)
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    if _received.is_set():  # a second Ctrl-C: no more waiting
+        os._exit(128 + signum)
+    _received.set()
+    global _watchdog
+    _watchdog = threading.Timer(SHUTDOWN_S, _give_up, (128 + signum,))
+    _watchdog.daemon = True
+    _watchdog.start()
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.disable(logging.ERROR)
+    raise Interrupted(signum)
+
+
+def after_ray_init() -> None:
+    """Put back the SIGTERM handler that `ray.init` replaces with its own in a process that starts
+    a Ray node (only while `raise_on_signals` is active; main thread)."""
+    if signal.getsignal(signal.SIGINT) is _handler:
+        signal.signal(signal.SIGTERM, _handler)
+
+
+@contextmanager
+def raise_on_signals() -> Iterator[None]:
+    """While active, SIGINT and SIGTERM raise `Interrupted`. On leaving (an `Interrupted` that was
+    not `finish`ed included), the previous handlers, the logging and the no-watchdog state return."""
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    _received.clear()
+    for sig in SIGNALS:
+        signal.signal(sig, _handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if _watchdog is not None:
+            _watchdog.cancel()
+        logging.disable(logging.NOTSET)
+
+
+def resume_hint(run_path: Path | None, entry: str) -> str:
+    """The line telling what was kept and how to continue."""
+    if run_path is None:
+        return "interrupted before the run started; nothing to resume"
+    done = checkpoint_round(run_path)
+    if done is None:
+        return (f"interrupted; {run_path} has no checkpoint to resume from (checkpoint_every=0, "
+                "or stopped before round 0 ended): start the run again")
+    rounds = config_from_yaml((run_path / CONFIG_FILE).read_text(encoding="utf-8")).rounds
+    if done >= rounds:
+        return (f"interrupted after the last round ({done}) while writing the summary and plots; "
+                f"metrics.jsonl and the checkpoint in {run_path} are complete")
+    command = f"python -m {entry} resume={shlex.quote(str(run_path))}"
+    return f"interrupted; last checkpoint: round {done}. Resume with: {command}"
+
+
+def finish(e: Interrupted, entry: str) -> NoReturn:
+    """Stop the progress bar, print `resume_hint`, end the process with 128 + the signal number
+    (SIGINT: 130, SIGTERM: 143). Ray is already down (`runner.run_simulation`)."""
+    from fedsparse.metrics.progress import stop_bars
+
+    stop_bars()
+    print(resume_hint(e.run_path, entry), file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(128 + e.signum)
