@@ -20,7 +20,8 @@ def split_kwargs(cfg: Config) -> dict[str, object]:
     """The split's own parameters, picked from the flat config."""
     by_split: dict[str, dict[str, object]] = {
         "pathological": {"classes_per_client": cfg.classes_per_client,
-                         "samples_per_class": cfg.samples_per_class},
+                         "samples_per_class": cfg.samples_per_class,
+                         "reuse_shards": cfg.reuse_shards},
         "shards": {"shards_per_client": cfg.shards_per_client},
         "dirichlet": {"alpha": cfg.dirichlet_alpha},
         "iid": {},

@@ -5,7 +5,8 @@ registered shape, so a setting that the model or the initial mask cannot meet fa
 first seconds, before any data is loaded or Ray starts, with one `ConfigError` naming it:
 the model must take the dataset's images, some layer must be left to mask, every masked layer
 keeps at least one weight under the layer budget at `sparsity`, and the `learned` criterion's
-scorer must load. `runner.prepare` repeats them on the real model.
+scorer must load. `runner.prepare` repeats them on the real model, and checks that cuda clients
+have a GPU (`check_client_device`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def check_model_fit(cfg: Config, model: nn.Module | None = None) -> None:
         from fedsparse.sparse.criteria.learned import load_scorer
 
         load_scorer(cfg.scorer_path)  # ConfigError naming scorer_path if it is not a scorer
+
+
+def check_client_device(cfg: Config) -> None:
+    """ConfigError naming `client_device` when cuda clients are asked for on a private Ray
+    instance (no `ray_address`) and torch sees no CUDA device here. A cluster's GPUs are checked
+    once the run has joined it (`runner.start_ray`)."""
+    if cfg.client_device == "cuda" and cfg.ray_address is None and not torch.cuda.is_available():
+        raise ConfigError("client_device='cuda' is invalid: no CUDA device is visible on this "
+                          "machine (torch.cuda.is_available() is false); use client_device=cpu, "
+                          "or ray_address of a cluster with GPU nodes")
 
 
 def check_central_fit(cfg: CentralConfig) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 # RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=0: Ray's coming default (ray/_private/worker.py warns on every
 # ray.init until it is 0): an actor given no GPU keeps CUDA_VISIBLE_DEVICES as it is, instead of
-# having it emptied. Client actors never use CUDA here (their code is CPU-only).
+# having it emptied. CPU client actors get an empty CUDA_VISIBLE_DEVICES from `worker_env` instead,
+# so that they cannot touch a GPU; with client_device=cuda Ray sets it to the GPU each actor holds.
 for _var, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1"),
                      ("RAY_DEDUP_LOGS", "0"), ("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")):
     os.environ.setdefault(_var, _value)
@@ -20,7 +21,7 @@ from fedsparse.config import Config, load_config  # noqa: E402
 from fedsparse.errors import ConfigError, DataError  # noqa: E402
 from fedsparse.experiment import Experiment, experiment_from_yaml  # noqa: E402
 from fedsparse.fl.checkpoint import open_run_folder  # noqa: E402
-from fedsparse.preflight import check_model_fit  # noqa: E402
+from fedsparse.preflight import check_client_device, check_model_fit  # noqa: E402
 from fedsparse import usage  # noqa: E402
 from fedsparse import interrupt  # noqa: E402
 from fedsparse.logs import setup_logging  # noqa: E402
@@ -32,32 +33,59 @@ CLI = "simulations.cifar_noniid"
 """The module whose command line `main` is (named in the resume command of an interrupted run)."""
 
 
-def num_actors(cfg: Config) -> int:
-    """Client actors: `num_actors`, else one per core. The server needs no core of its own: it
-    aggregates and evaluates between rounds, while the clients wait for the next round's
-    messages (measured on 2 cores, CIFAR-10 default: 3.7 s per round with 2 actors, 5.9 s with 1)."""
-    if cfg.num_actors is not None:
-        return cfg.num_actors
-    return os.cpu_count() or 1
+def visible_gpus(cfg: Config) -> int:
+    """GPUs a private Ray instance gives the client actors: the CUDA devices torch sees with
+    client_device=cuda, else none (nothing CUDA is asked for)."""
+    if cfg.client_device != "cuda":
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
 
 
-def backend_config(cfg: Config) -> dict:
-    """Ray placement: one CPU and no GPU per client actor, `num_actors` of them.
+def num_actors(cfg: Config, gpus: int | None = None) -> int:
+    """Client actors of a private Ray instance: `num_actors`, else one per core; with
+    client_device=cuda at most as many as `gpus` GPUs (default: `visible_gpus`) hold at
+    `client_gpus` each, rounded down as Flower sizes its actor pool. The server needs no core of
+    its own: it aggregates and evaluates between rounds, while the clients wait for the next
+    round's messages (measured on 2 cores, CIFAR-10 default: 3.7 s per round with 2 actors, 5.9 s
+    with 1)."""
+    cpus = cfg.num_actors if cfg.num_actors is not None else (os.cpu_count() or 1)
+    if cfg.client_device != "cuda":
+        return cpus
+    gpus = visible_gpus(cfg) if gpus is None else gpus
+    return min(cpus, int(gpus / cfg.client_gpus))
+
+
+def backend_config(cfg: Config, gpus: int | None = None) -> dict:
+    """Ray placement: one CPU and `client_gpus` of a GPU per client actor, `num_actors(cfg, gpus)`
+    of them on a private Ray instance given `gpus` GPUs (default: `visible_gpus`).
 
     With `ray_address` the run joins an existing Ray cluster (`ray start --head` ...): Ray refuses
     resource arguments when connecting, so only the address is passed and the cluster's own CPUs
-    decide how many client actors run (`num_actors` is then unused). Without it the run starts a
-    private Ray instance (`address="local"`), even when a cluster started with `ray start` is
-    running on the machine (plain `ray.init()` would try to join that one and refuse `num_cpus`).
+    (and GPUs) decide how many client actors run (`num_actors` is then unused). Without it the run
+    starts a private Ray instance (`address="local"`), even when a cluster started with `ray start`
+    is running on the machine (plain `ray.init()` would try to join that one and refuse `num_cpus`).
     """
+    resources = {"num_cpus": 1, "num_gpus": cfg.client_gpus}
     if cfg.ray_address:
-        return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {"address": cfg.ray_address}}
+        return {"client_resources": resources, "init_args": {"address": cfg.ray_address}}
+    gpus = visible_gpus(cfg) if gpus is None else gpus
     return {
-        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-        "init_args": {"address": "local", "num_cpus": num_actors(cfg), "num_gpus": 0,
+        "client_resources": resources,
+        "init_args": {"address": "local", "num_cpus": num_actors(cfg, gpus), "num_gpus": gpus,
                       "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES},
     }
+
+
+def worker_env(cfg: Config) -> dict[str, str]:
+    """Environment of the run's Ray workers (the client actors): this process's `sys.path` as
+    PYTHONPATH, as Flower does; with client_device=cpu an empty CUDA_VISIBLE_DEVICES, so that a
+    CPU client cannot touch a GPU that the server or another run uses."""
+    env = {"PYTHONPATH": os.pathsep.join(sys.path)}
+    if cfg.client_device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
 
 
 def prepare(cfg: Config) -> RunFolder:
@@ -65,6 +93,7 @@ def prepare(cfg: Config) -> RunFolder:
     from fedsparse.fl.server_app import server_device
 
     server_device(cfg)
+    check_client_device(cfg)
     exp = experiment_from_yaml(cfg.to_yaml())
     check_model_fit(cfg, exp.new_model())  # as load_config did on the registered shape
     exp.masked_names  # noqa: B018 - builds the prunable-name list, checking the model once
@@ -99,15 +128,22 @@ def start_ray(cfg: Config) -> None:
 
     Started here rather than by Flower so that it happens in this thread, after which
     `interrupt.after_ray_init` can put back the SIGTERM handler that Ray replaces in a process
-    that starts a Ray node. As Flower does, the workers get this process's `sys.path` as
-    PYTHONPATH. Ray's own log level follows `log_level` (debug: Ray's info).
+    that starts a Ray node. The workers get `worker_env`. Ray's own log level follows `log_level`
+    (debug: Ray's info). A cluster (`ray_address`) asked for cuda clients must have a node with
+    `client_gpus` of a GPU: ConfigError otherwise, before any actor starts.
     """
     import ray
 
     level = "info" if cfg.log_level == "debug" else cfg.log_level
     ray.init(**backend_config(cfg)["init_args"], logging_level=level.upper(), log_to_driver=True,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+             runtime_env={"env_vars": worker_env(cfg)})
     interrupt.after_ray_init()
+    if cfg.ray_address and cfg.client_device == "cuda":
+        most = max((n["Resources"].get("GPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
+        if most < cfg.client_gpus:
+            raise ConfigError(f"client_device='cuda' is invalid: no node of the Ray cluster at "
+                              f"ray_address={cfg.ray_address!r} has client_gpus={cfg.client_gpus} "
+                              "of a GPU (start GPU nodes with `ray start --num-gpus=N`)")
 
 
 def run_simulation(cfg: Config) -> Path:

@@ -156,7 +156,7 @@ def field_notes(cls: type) -> tuple[dict[str, str], dict[str, str]]:
         nxt = statements[i + 1] if i + 1 < len(statements) else None
         if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
                 and isinstance(nxt.value.value, str)):
-            meanings[name] = inspect.cleandoc(nxt.value.value).splitlines()[0]
+            meanings[name] = " ".join(inspect.cleandoc(nxt.value.value).split())
             continue
         for line in (node.lineno, after):
             text, alone = comments.get(line, ("", True))

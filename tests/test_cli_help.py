@@ -22,7 +22,7 @@ RUN_SETTINGS = {"simulations.cifar_noniid", "simulations.compare", "benchmarks.f
 
 
 def _row(text: str, key: str) -> str:
-    rows = [line for line in text.splitlines() if re.match(rf"\s+{re.escape(key)}\s", line)]
+    rows = [line for line in text.splitlines() if re.match(rf" {{1,4}}{re.escape(key)}\s", line)]
     assert len(rows) == 1, (key, text[-2000:])
     return rows[0]
 

@@ -34,7 +34,7 @@ def run(tmp_path: Path) -> RunFolder:
 
 
 def _row(r: int, scale: float = 1.0) -> dict:
-    """A metrics row shaped as the ServerApp writes it (round 0: setup, no training)."""
+    """A metrics row shaped as the ServerApp writes it (round 0: no training)."""
     row = {"round": r, "upload_bytes": int(62e6 * scale), "download_bytes": int(63e6 * scale),
            "cumulative_upload_bytes": int(62e6 * scale * (r + 1)),
            "cumulative_download_bytes": int(63e6 * scale * (r + 1)), "density": 0.2,

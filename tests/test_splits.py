@@ -158,7 +158,29 @@ def test_dirichlet_small_alpha_is_skewed() -> None:
 
 def test_every_registered_split_is_covered() -> None:
     assert {name for name, _ in SPLIT_CASES} == set(SPLITS.names())
-    assert split_params("pathological") == {"classes_per_client": 2, "samples_per_class": 20}
+    assert split_params("pathological") == {"classes_per_client": 2, "samples_per_class": 20,
+                                            "reuse_shards": False}
+
+
+def test_pathological_reusing_shards_serves_more_clients_than_shards() -> None:
+    """reuse_shards: 5,000 clients from 20 shards, each holding 2 distinct whole shards drawn
+    uniformly; clients with the same classes share one test array."""
+    train, test = np.repeat(np.arange(4), 10), np.repeat(np.arange(4), 3)
+    with pytest.raises(ConfigError, match="reuse_shards=true"):
+        make_split("pathological", train, test, 15, 0, samples_per_class=2)  # 30 shards of 20
+    split = make_split("pathological", train, test, 5000, 0, samples_per_class=2, reuse_shards=True)
+    assert _same(split, make_split("pathological", train, test, 5000, 0, samples_per_class=2,
+                                   reuse_shards=True))
+    held = [tuple(sorted(s[i:i + 2])) for s in split.train for i in (0, 2)]  # 2 shards each
+    assert all(len(set(s.tolist())) == 4 for s in split.train)  # two distinct shards
+    shards, counts = np.unique(np.array(held), axis=0, return_counts=True)
+    assert len(shards) == 20 and counts.min() > 0.8 * counts.mean()  # every shard, evenly
+    assert {id(t) for t in split.test} == {id(t) for t in split.test[:200]}  # a few shared arrays
+    for idx, t in zip(split.train[:50], split.test[:50]):
+        assert np.array_equal(t, np.flatnonzero(np.isin(test, np.unique(train[idx]))))
+    with pytest.raises(ConfigError, match="classes_per_client"):
+        make_split("pathological", train, test, 10, 0, samples_per_class=2, classes_per_client=21,
+                   reuse_shards=True)
 
 
 BAD = [

@@ -17,9 +17,11 @@ from torch import nn
 from fedsparse.config import Config, load_config
 from fedsparse.fl import faults
 from fedsparse.fl.checkpoint import load_checkpoint, save_checkpoint
+from fedsparse.fl.node_setup import SETUP
 from fedsparse.fl.node_state import DiskMaskStore
 from fedsparse.fl.payload import decode_masks, decode_state, encode_state
 from fedsparse.fl.strategies import STRATEGIES
+from fedsparse.fl.wire import message_bytes
 from fedsparse.metrics.run_folder import RunFolder
 from fedsparse.sparse.budgets import layer_budget
 from fedsparse.sparse.mask import Mask
@@ -198,6 +200,57 @@ def test_checkpoint_round_trip_restores_the_strategy_exactly(name: str, tmp_path
     for s in (strategy, fresh):
         s.aggregate_train(2, [_reply(s, m, p, step=0.2) for p, m in _messages(s, 2).items()])
     assert _same(fresh.state, strategy.state) and fresh.ledger.cumulative() == strategy.ledger.cumulative()
+
+
+def test_setup_goes_with_first_messages_and_a_restart_resends_it_at_its_own_cost(tmp_path: Path) -> None:
+    """The setup record travels in the first message to each partition (again after an error
+    reply: Flower drops a failed node's context), counted in that round. After a restart (the
+    strategy restored from its checkpoint, nodes without their setup) every message carries it
+    again, yet each round's ledger equals the uninterrupted run's: the extra bytes go to `resent`."""
+    whole = _strategy(clients_per_round=6)
+    sent = {}
+    for server_round in (1, 2):  # seed 0: {3, 5, 7, 8, 9, 10}, then {0, 2, 4, 6, 7, 10}
+        msgs = _messages(whole, server_round)
+        sent[server_round] = msgs
+        replies = [Message(Error(code=0, reason="boom"), reply_to=m) if (server_round, p) == (1, 7)
+                   else _reply(whole, m, p) for p, m in msgs.items()]
+        whole.aggregate_train(server_round, replies)
+    carried = {r: sorted(p for p, m in msgs.items() if SETUP in m.content) for r, msgs in sent.items()}
+    assert carried == {1: [3, 5, 7, 8, 9, 10], 2: [0, 2, 4, 6, 7]}  # 7 failed in round 1
+    assert dict(sent[1][3].content[SETUP]) == {"yaml": whole.cfg.to_yaml()}
+    for server_round, msgs in sent.items():
+        assert whole.ledger.round_totals(server_round)["download_bytes_per_client"] == {
+            p: message_bytes(m) for p, m in msgs.items()}
+    run = RunFolder.create(str(tmp_path), "ck", 0)
+    save_checkpoint(run, 2, whole)
+    resumed = _strategy(clients_per_round=6)
+    resumed.load_state_dict(load_checkpoint(run.path)[1])
+    assert resumed.node_setup.held == {0, 2, 3, 4, 5, 6, 7, 8, 9, 10} and not resumed.node_setup.here
+    a, b = _messages(whole, 3), _messages(resumed, 3)  # {3, 7, 8, 9, 10, 11}
+    assert sorted(p for p, m in a.items() if SETUP in m.content) == [11]
+    assert all(SETUP in m.content for m in b.values())
+    assert resumed.ledger.round_totals(3) == whole.ledger.round_totals(3)
+    assert resumed.node_setup.resent.round_totals(3)["download_bytes_per_client"] == {
+        p: message_bytes(b[p]) - message_bytes(a[p]) for p in (3, 7, 8, 9, 10)}
+    assert all(message_bytes(b[p]) - message_bytes(a[p]) > len(whole.cfg.to_yaml()) for p in (3, 7))
+    for s, msgs in ((whole, a), (resumed, b)):
+        s.aggregate_train(3, [_reply(s, m, p) for p, m in msgs.items()])
+    assert resumed.ledger.state_dict() == whole.ledger.state_dict()
+    assert resumed.node_setup.here == {3, 7, 8, 9, 10, 11}
+    assert not any(SETUP in m.content for p, m in _messages(resumed, 4).items() if p in resumed.node_setup.here)
+
+
+def test_a_checkpoint_from_before_lazy_setup_counts_every_node_as_set_up(tmp_path: Path) -> None:
+    """Checkpoints without `client_setup` were written by runs that set every node up before
+    round 1: resumed, every setup sent again is the restart's cost, none a round's."""
+    state = _strategy().state_dict()
+    del state["client_setup"]
+    resumed = _strategy()
+    resumed.load_state_dict(state)
+    assert resumed.node_setup.held == set(range(N))
+    msgs = _messages(resumed)
+    assert all(SETUP in m.content for m in msgs.values())
+    assert sorted(resumed.node_setup.resent.round_totals(1)["download_bytes_per_client"]) == list(range(N))
 
 
 def test_damaged_checkpoint_is_refused(tmp_path: Path) -> None:

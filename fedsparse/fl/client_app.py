@@ -1,8 +1,11 @@
-"""The Flower ClientApp: CPU-only masked local training on one partition.
+"""The Flower ClientApp: masked local training on one partition, on `client_device`.
 
 Messages:
-- `query.setup` (once per node): carries the resolved config; the node keeps it in its
-  `context.state` and answers with its partition id.
+- the first message a node gets carries its setup, the record `setup`: the resolved config (and,
+  when the server checkpoints, where nodes keep their state); the node keeps it in its
+  `context.state` (fedsparse.fl.node_setup).
+- `query.partition`: answered with the node's partition id, on engines that do not tell the server
+  which node holds which partition (fedsparse.fl.node_directory).
 - `train`: global values (+ mask positions when the node's copy is out of date); the client
   trains with the mask enforced, readjusts the mask when told (FedDST), and replies with its
   active values (+ positions when its mask differs from the global one) and metrics.
@@ -25,6 +28,7 @@ from flwr.clientapp import ClientApp
 
 from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl import faults
+from fedsparse.fl.node_setup import SETUP
 from fedsparse.fl.node_state import ContextMaskStore, DiskMaskStore, MaskStore, node_folder
 from fedsparse.fl.payload import decode_masks, decode_state, encode_state
 from fedsparse.fl.strategies.base import float_state
@@ -44,15 +48,21 @@ def _model(yaml_text: str) -> torch.nn.Module:
     return experiment_from_yaml(yaml_text).new_model()
 
 
-def _setup(context: Context) -> tuple[str, Experiment, int]:
-    yaml_text = str(context.state["setup"]["yaml"])
+def _setup(msg: Message, context: Context) -> tuple[str, Experiment, int]:
+    """(config YAML, experiment, partition id) of this node; the setup comes with the node's first
+    message and is kept in `context.state` for the next ones."""
+    if SETUP in msg.content:
+        context.state[SETUP] = ConfigRecord(dict(msg.content[SETUP]))  # yaml (+ state_dir)
+    elif SETUP not in context.state:
+        raise RuntimeError("this node has no setup: a node's first message must carry it")
+    yaml_text = str(context.state[SETUP]["yaml"])
     return yaml_text, experiment_from_yaml(yaml_text), int(context.node_config["partition-id"])
 
 
 def _mask_store(context: Context, exp: Experiment, pid: int) -> MaskStore:
     """The node's own disk when the server runs with checkpoints (it sends `state_dir`), else
     Flower's `context.state` (see fedsparse.fl.node_state)."""
-    setup = context.state["setup"]
+    setup = context.state[SETUP]
     if "state_dir" in setup:
         own = context.node_config.get("state-dir")
         folder = node_folder(str(setup["state_dir"]), str(own) if own else None, pid)
@@ -69,14 +79,9 @@ def _held_mask(store: MaskStore, server_round: int, version: int, exp: Experimen
     return decode_masks(held[1], shapes, exp.masked_names)
 
 
-@app.query("setup")
-def setup(msg: Message, context: Context) -> Message:
-    """Keep the run's config and warm this actor's caches (data, split, model): start-up, not
-    round 1, pays for them. Report the partition id."""
-    yaml_text = str(msg.content["setup"]["yaml"])
-    context.state["setup"] = ConfigRecord(dict(msg.content["setup"]))  # yaml (+ state_dir)
-    _model(yaml_text)
-    experiment_from_yaml(yaml_text).client_train(int(context.node_config["partition-id"]))
+@app.query("partition")
+def partition(msg: Message, context: Context) -> Message:
+    """Report this node's partition id."""
     return Message(RecordDict({"metrics": MetricRecord(
         {"partition-id": int(context.node_config["partition-id"])})}), reply_to=msg)
 
@@ -85,11 +90,11 @@ def setup(msg: Message, context: Context) -> Message:
 def train(msg: Message, context: Context) -> Message:
     """Masked local training on this node's partition."""
     t0 = time.perf_counter()
-    yaml_text, exp, pid = _setup(context)
+    yaml_text, exp, pid = _setup(msg, context)
     cfg = exp.cfg
     instr = msg.content["config"]
     server_round, version = int(instr["round"]), int(instr["mask_version"])
-    model = _model(yaml_text)
+    model = _model(yaml_text).to(cfg.client_device)  # once per actor; a no-op on the CPU
     shapes = {n: t.shape for n, t in float_state(model, copy=False).items()}
     store = _mask_store(context, exp, pid)
     known = _held_mask(store, server_round, version, exp, shapes)
@@ -105,7 +110,7 @@ def train(msg: Message, context: Context) -> Message:
                            proximal_mu=float(instr.get("proximal_mu", 0.0)),
                            readjust=bool(instr.get("readjust", False)),
                            drop_fraction=float(instr.get("drop_fraction", 0.0)))
-    arrays = encode_state(float_state(model, copy=False), exp.masked_names, result.mask,
+    arrays = encode_state(float_state(model, copy=False), exp.masked_names, result.mask,  # to CPU
                           send_positions=result.mask_changes > 0, codec=cfg.codec,
                           value_dtype=cfg.value_dtype)
     metrics = MetricRecord({"partition-id": pid, "num-examples": result.num_examples,
@@ -117,17 +122,17 @@ def train(msg: Message, context: Context) -> Message:
 @app.query("score")
 def score_locally(msg: Message, context: Context) -> Message:
     """Score the initial model on local data (federated pruning at initialisation)."""
-    yaml_text, exp, pid = _setup(context)
-    model = _model(yaml_text)
+    yaml_text, exp, pid = _setup(msg, context)
+    model = _model(yaml_text).to(exp.cfg.client_device)
     shapes = {n: t.shape for n, t in float_state(model, copy=False).items()}
     state, _, _ = decode_state(msg.content["arrays"], shapes, [], None, value_dtype="float32")
     model.load_state_dict(state, strict=False)
-    x, y = exp.client_train(pid)
+    x, y = (t.to(exp.cfg.client_device) for t in exp.client_train(pid))
     batches = [(x[i:i + exp.cfg.batch_size], y[i:i + exp.cfg.batch_size])
                for i in range(0, len(y), exp.cfg.batch_size)]
     scores = score(exp.cfg.criterion, model, exp.masked_names, batches,
                    generator=client_generator(exp.cfg.seed, 0, pid), **criterion_options(exp.cfg))
-    arrays = encode_state(scores, [], None, send_positions=False, codec=exp.cfg.codec,
+    arrays = encode_state(scores, [], None, send_positions=False, codec=exp.cfg.codec,  # to CPU
                           value_dtype="float32")
     return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord(
         {"partition-id": pid, "num-examples": len(y)})}), reply_to=msg)

@@ -9,7 +9,8 @@ Two stores:
   simulation, which is what makes a resumed run send exactly the bytes an uninterrupted one
   sends. Its folder is `<node state-dir>/<run folder name>/<partition-id>/` when the node was
   started with `--node-config "... state-dir=PATH"`, else `<run folder>/nodes/<partition-id>/`
-  (the server sends that path in the setup message; in simulation nodes share the machine).
+  (the server sends that path in the node's setup, with its first message; in simulation nodes
+  share the machine).
 
 A disk record is named by the round it arrived in (`mask-r<round>.npz`: the positions as they came
 over the wire, and the mask version). Reading for round r uses the newest record of a round < r, so

@@ -1,4 +1,4 @@
-"""The Flower ServerApp: node discovery, the round loop, server-device evaluation, run folder.
+"""The Flower ServerApp: nodes and their setup, the round loop, server-device evaluation, run folder.
 
 The loop drives a `fedsparse` strategy through Flower's Strategy interface (configure_train /
 aggregate_train) rather than `Strategy.start`, so that it can sample clients with its own seeded
@@ -10,26 +10,27 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import torch
-from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
-from fedsparse.comm import CommLedger
 from fedsparse.config import Config, load_config
 from fedsparse.data import normalize
 from fedsparse.errors import ConfigError, DataError
 from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl.checkpoint import load_checkpoint, save_checkpoint
+from fedsparse.fl.node_directory import NodeDirectory
+from fedsparse.fl.node_setup import NodeSetup
 from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.run_config import load_args, report_bad_input
 from fedsparse.fl.server_threads import clients_waiting, rounds_running
 from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import write_mask_artifacts
-from fedsparse.fl.wire import message_bytes, outgoing_bytes
 from fedsparse.metrics.evaluate import ClientTestSets, evaluate
 from fedsparse.metrics.loggers import open_logger
 from fedsparse.metrics.plots import make_plots
@@ -39,7 +40,6 @@ from fedsparse.metrics.summary import summarize
 
 log = logging.getLogger("fedsparse")
 
-NODE_WAIT_S = 600.0
 ROUND_TIMEOUT_S = 3600.0
 
 
@@ -50,34 +50,6 @@ def server_device(cfg: Config) -> torch.device:
     if cfg.server_device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.server_device)
-
-
-def discover_nodes(grid: Grid, cfg: Config, ledger_record: Any,
-                   state_dir: str | None = None) -> dict[int, int]:
-    """Send the config (and, with checkpoints, where nodes keep their state) to every node once
-    (`query.setup`); return partition id -> node id."""
-    deadline = time.monotonic() + NODE_WAIT_S
-    while len(node_ids := list(grid.get_node_ids())) < cfg.num_clients:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(node_ids)} of num_clients={cfg.num_clients} nodes connected")
-        time.sleep(0.5)
-    fields = {"yaml": cfg.to_yaml(), **({"state_dir": state_dir} if state_dir else {})}
-    setup = RecordDict({"setup": ConfigRecord(fields)})
-    messages = [Message(setup, dst_node_id=nid, message_type=f"{MessageType.QUERY}.setup")
-                for nid in node_ids]
-    down = dict(zip(node_ids, outgoing_bytes(messages)))
-    node_of: dict[int, int] = {}
-    for reply in replies_as_they_arrive(grid, messages, ROUND_TIMEOUT_S):
-        if reply.has_error():
-            raise RuntimeError(f"a node failed its setup: {reply.error.reason}")
-        pid = int(reply.content["metrics"]["partition-id"])
-        node_of[pid] = reply.metadata.src_node_id
-        ledger_record(0, pid, "down", down[reply.metadata.src_node_id])
-        ledger_record(0, pid, "up", message_bytes(reply))
-    if sorted(node_of) != list(range(cfg.num_clients)):
-        raise RuntimeError(f"nodes report partition ids {sorted(node_of)[:10]}...; expected "
-                           f"0..{cfg.num_clients - 1} (start one node per partition)")
-    return node_of
 
 
 class ServerEvaluator:
@@ -130,20 +102,33 @@ def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: flo
 
 
 def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
-    """Set up nodes and strategy, then run every round, appending metrics as each one ends."""
+    """Set up the strategy, then run every round, appending metrics as each one ends.
+
+    Nodes get their setup with their first message (fedsparse.fl.node_setup); which node holds
+    which partition is looked up when first needed (fedsparse.fl.node_directory), at the latest
+    before round 0's row, so that on an engine where that takes a message to every node those
+    transfers are in round 0 (or, resuming, in the restart's entry)."""
     t_start = time.perf_counter()
     exp = experiment_from_yaml(cfg.to_yaml())
     device = server_device(cfg)
     strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy)(exp, device, {})
     state_dir = str(run.path_for(NODES_DIR).resolve()) if cfg.checkpoint_every > 0 else None
-    first_round = 1
+    # the run's config as `config.yaml` records it: resumed without changed settings, a node's
+    # setup is the very text (and size) an uninterrupted run sends
+    strategy.node_setup = NodeSetup(replace(cfg, resume=None).to_yaml(), state_dir)
+    record = strategy.ledger.record if cfg.resume is None else strategy.node_setup.resent.record
+    nodes = strategy.node_of = NodeDirectory(grid, cfg.num_clients, record)
+    first_round, restart = 1, None
     if cfg.resume is None:
-        strategy.node_of.update(discover_nodes(grid, cfg, strategy.ledger.record, state_dir))
         strategy.initialize(grid)
         write_mask_artifacts(strategy, run)
     else:
-        first_round = 1 + _resume(grid, cfg, run, strategy, state_dir)
+        done, restart = _resume(cfg, run, strategy)
+        first_round = done + 1
     evaluator = ServerEvaluator(exp, device)
+    nodes.resolve()
+    if restart is not None:
+        _update_restart(run, strategy, restart)
     log.info("server on %s; %d clients, %d per round", device, cfg.num_clients, cfg.clients_per_round)
     with (RoundProgress(cfg.rounds, cfg.progress, first_round - 1) as progress, rounds_running(),
           open_logger(cfg, run) as logger):
@@ -171,6 +156,8 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
             every = cfg.checkpoint_every
             if every > 0 and (server_round % every == 0 or last):
                 save_checkpoint(run, server_round, strategy)
+            if restart is not None:
+                _update_restart(run, strategy, restart)
             progress.update(server_round, row)
             if last:
                 break
@@ -186,26 +173,33 @@ def _budget_spent(cfg: Config, row: dict[str, Any]) -> bool:
     return cfg.max_upload_gb is not None and row["cumulative_upload_bytes"] >= cfg.max_upload_gb * 1e9
 
 
-def _resume(grid: Grid, cfg: Config, run: RunFolder, strategy: SparseFedAvg,
-            state_dir: str | None) -> int:
-    """Continue `run` from its checkpoint; returns the checkpointed round.
+def _resume(cfg: Config, run: RunFolder, strategy: SparseFedAvg) -> tuple[int, dict[str, Any]]:
+    """Continue `run` from its checkpoint; returns the checkpointed round and this restart's entry
+    in `restarts.json`.
 
-    The nodes are set up again (new node ids); that setup traffic is a restart's own cost, kept
-    out of the metrics (round 0 stays as it was) and recorded in `restarts.json` / summary.json.
-    Metric rows after the checkpointed round (written before the interruption) are dropped and
-    will be written again.
+    The restarted nodes have lost their setup (and have new node ids). The setup sent to them
+    again (and, on an engine that does not say which node holds which partition, the
+    `query.partition` round trip) is the restart's own cost, kept out of the metrics and recorded
+    in the entry, brought up to date after every round (`_update_restart`). Metric rows after the
+    checkpointed round (written before the interruption) are dropped and will be written again.
     """
     done, state = load_checkpoint(run.path)
-    setup = CommLedger()
-    strategy.node_of.update(discover_nodes(grid, cfg, setup.record, state_dir))
     strategy.load_state_dict(state)
     run.truncate_metrics_after(done)
-    traffic = setup.cumulative()
-    run.add_restart({"from_round": done, "at": datetime.now().isoformat(timespec="seconds"),
-                     "setup_upload_bytes": traffic["upload_bytes"],
-                     "setup_download_bytes": traffic["download_bytes"]})
+    entry = {"from_round": done, "at": datetime.now().isoformat(timespec="seconds"),
+             "setup_upload_bytes": 0, "setup_download_bytes": 0}
+    run.add_restart(entry)
     log.info("resumed %s after round %d", run.path, done)
-    return done
+    return done, entry
+
+
+def _update_restart(run: RunFolder, strategy: SparseFedAvg, entry: dict[str, Any]) -> None:
+    """Rewrite this restart's entry (the last in `restarts.json`) if its setup traffic grew."""
+    traffic = strategy.node_setup.resent.cumulative()
+    now = {"setup_upload_bytes": traffic["upload_bytes"], "setup_download_bytes": traffic["download_bytes"]}
+    if any(entry[k] != v for k, v in now.items()):
+        entry.update(now)
+        run.replace_last_restart(entry)
 
 
 def make_server_app(cfg: Config, run: RunFolder) -> ServerApp:

@@ -13,6 +13,11 @@ the new ones, with a full pass every `TICK_S`. (Messages already delivered are n
 expiry here; their replies, or the server's timeout, end them.) `install()` swaps it in for the
 in-memory state only, and only on the flwr version it was written against; anything else keeps
 Flower's own.
+
+The extractor is also handed the engine's node id -> partition id mapping (the `partition-id` each
+node's `node_config` gets), which no public Flower API gives the ServerApp; it passes it on to the
+server of the same simulation (`engine_partitions`), so that the server needs no message to every
+node to learn it (fedsparse.fl.node_directory).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from queue import Queue
 from typing import Any
 
@@ -32,6 +38,8 @@ from fedsparse.fl import link_events
 TICK_S = 0.1
 """A full pass over every stored instruction this often (Flower's own tick)."""
 _ORIGINAL = vce_api.add_messages_to_queue
+_PARTITIONS: weakref.WeakKeyDictionary[InMemoryLinkState, dict[int, int]] = weakref.WeakKeyDictionary()
+_PUBLISHED = threading.Condition()
 
 
 def pick_messages(state: InMemoryLinkState, nodes: Any, among: list[str] | None = None) -> list[Any]:
@@ -63,6 +71,9 @@ def extract_messages(state: Any, queue: Queue, nodes_mapping: dict[int, int],
     """Drop-in for `vce_api.add_messages_to_queue` (same arguments)."""
     if not isinstance(state, InMemoryLinkState):
         return _ORIGINAL(state, queue, nodes_mapping, f_stop)
+    with _PUBLISHED:
+        _PARTITIONS[state] = nodes_mapping
+        _PUBLISHED.notify_all()
     last_full = -math.inf
     while not f_stop.is_set():
         new = link_events.INSTRUCTIONS.take()
@@ -73,6 +84,18 @@ def extract_messages(state: Any, queue: Queue, nodes_mapping: dict[int, int],
             queue.put(msg)
         link_events.INSTRUCTIONS.wait(TICK_S)
     return None
+
+
+def engine_partitions(grid: Any, timeout: float) -> dict[int, int] | None:
+    """Node id -> partition id as the simulation engine running `grid`'s LinkState assigned them,
+    waiting up to `timeout` s for its extractor to start; None at once where this process's engine
+    does not run `extract_messages` on that state (another grid, engine or flwr version)."""
+    state = getattr(grid, "state", None)
+    if vce_api.add_messages_to_queue is not extract_messages or not isinstance(state, InMemoryLinkState):
+        return None
+    with _PUBLISHED:
+        _PUBLISHED.wait_for(lambda: state in _PARTITIONS, timeout)
+        return _PARTITIONS.get(state)
 
 
 def install() -> bool:

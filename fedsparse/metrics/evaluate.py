@@ -71,15 +71,22 @@ class ClientTestSets:
         if int(sizes.sum()) == 0:
             raise DataError(f"all {len(client_test)} clients have empty test index sets")
         first: dict[bytes, int] = {}
+        same_memory: dict[tuple[int, int], int] = {}  # clients sharing one array (`by_classes`)
         distinct: list[torch.Tensor] = []
         owner = []
         for ix in client_test:
             flat = ix.reshape(-1).to("cpu", torch.long)  # `evaluate` may pass them on its device
-            key = flat.numpy().tobytes()
-            if key not in first:
-                first[key] = len(distinct)
-                distinct.append(flat)
-            owner.append(first[key])
+            # keyed by address only when `flat` is a view of `ix` (alive until the loop ends), not
+            # a copy whose address a later copy may reuse
+            where = (flat.data_ptr(), flat.numel()) if flat.data_ptr() == ix.data_ptr() else None
+            slot = same_memory.get(where) if where is not None else None
+            if slot is None:
+                slot = first.setdefault(flat.numpy().tobytes(), len(distinct))
+                if slot == len(distinct):
+                    distinct.append(flat)
+                if where is not None:
+                    same_memory[where] = slot
+            owner.append(slot)
         idx = torch.cat(distinct)
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= n:

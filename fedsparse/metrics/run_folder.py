@@ -151,6 +151,11 @@ class RunFolder:
         entries = [*self.read_restarts(), to_jsonable(entry)]
         _atomic_write(self.path_for(RESTARTS_FILE), json.dumps(entries, indent=2) + "\n")
 
+    def replace_last_restart(self, entry: dict[str, Any]) -> None:
+        """Replace the last restart entry (the running restart's, as its figures grow)."""
+        entries = [*self.read_restarts()[:-1], to_jsonable(entry)]
+        _atomic_write(self.path_for(RESTARTS_FILE), json.dumps(entries, indent=2) + "\n")
+
     def __repr__(self) -> str:
         return f"RunFolder('{self.path}')"
 

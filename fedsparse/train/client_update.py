@@ -46,9 +46,14 @@ def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pi
                   server_round: int, *, proximal_mu: float = 0.0, readjust: bool = False,
                   drop_fraction: float = 0.0) -> ClientResult:
     """Train `model` (holding the global weights) on partition `pid`; readjust the mask if asked
-    (before the last `regrow_train_epochs` epochs, so regrown weights are trained)."""
+    (before the last `regrow_train_epochs` epochs, so regrown weights are trained).
+
+    Training runs on the model's device, with the partition's data moved there; the random draws
+    (batch order, augmentation) come from the CPU generator, and the mask stays on its own device
+    (the ClientApp's: the CPU)."""
     cfg = exp.cfg
-    x, y = exp.client_train(pid)
+    device = next(model.parameters()).device
+    x, y = (t.to(device) for t in exp.client_train(pid))
     gen = client_generator(cfg.seed, server_round, pid)
     trainer = LocalTrainer(model, mask, lr=cfg.lr, momentum=cfg.momentum,
                            weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,

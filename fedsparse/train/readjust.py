@@ -18,9 +18,9 @@ def _reference_regrow(model: torch.nn.Module, pruned: Mask, growth: dict[str, to
     params = dict(model.named_parameters())
     out = {}
     for n, m in pruned.items():
-        top = torch.topk(growth[n].reshape(-1), k[n]).indices
+        top = torch.topk(growth[n].reshape(-1), k[n]).indices  # on the weights' device
         flat = m.reshape(-1).clone()
-        flat[top] = True
+        flat[top.to(flat.device)] = True
         params[n].view(-1)[top] = 0.0
         out[n] = flat.reshape(m.shape)
     return Mask(out)

@@ -46,16 +46,18 @@ def labels(split: str, setting: str, value: object) -> np.ndarray:
 
 
 def common(
-    split: str, train_labels: object, test_labels: object, num_clients: object
+    split: str, train_labels: object, test_labels: object, num_clients: object, shared: bool = False
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Checked (train_labels, test_labels, num_clients); at most one client per train image."""
+    """Checked (train_labels, test_labels, num_clients); at most one client per train image
+    unless clients may share images (`shared`)."""
     train = labels(split, "train_labels", train_labels)
     test = labels(split, "test_labels", test_labels)
     clients = positive_int(split, "num_clients", num_clients)
-    at_most(
-        split, "num_clients (train images needed, one per client)", clients, len(train),
-        f"num_clients <= {len(train)}",
-    )
+    if not shared:
+        at_most(
+            split, "num_clients (train images needed, one per client)", clients, len(train),
+            f"num_clients <= {len(train)}",
+        )
     return train, test, clients
 
 

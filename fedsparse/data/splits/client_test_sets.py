@@ -8,13 +8,21 @@ import numpy as np
 def by_classes(
     train: list[np.ndarray], train_labels: np.ndarray, test_labels: np.ndarray
 ) -> list[np.ndarray]:
-    """Each client gets every test image of every class it holds in train (test sets overlap)."""
+    """Each client gets every test image of every class it holds in train (test sets overlap).
+    Clients holding the same classes share one array: at 100,000 clients of two
+    classes each, a few dozen arrays instead of 100,000 copies (1.6 GB for CIFAR-10)."""
     by_label = {k: np.flatnonzero(test_labels == k) for k in np.unique(test_labels)}
     empty = np.empty(0, dtype=np.int64)
+    of_classes: dict[bytes, np.ndarray] = {}
     out = []
     for idx in train:
-        held = [by_label.get(k, empty) for k in np.unique(train_labels[idx])]
-        out.append(np.sort(np.concatenate(held)) if held else empty)
+        classes = np.unique(train_labels[idx])
+        key = classes.tobytes()
+        if key not in of_classes:
+            held = [by_label.get(k, empty) for k in classes]
+            test = np.sort(np.concatenate(held)) if held else empty
+            of_classes[key] = test
+        out.append(of_classes[key])
     return out
 
 

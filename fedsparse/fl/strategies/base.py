@@ -8,23 +8,24 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from fedsparse.comm import CommLedger, reference_download_bits, reference_upload_bits
 from fedsparse.experiment import Experiment
 from fedsparse.fl import faults
+from fedsparse.fl.node_setup import NodeSetup
 from fedsparse.fl.payload import PayloadError, decode_state, encode_state
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.server_threads import clients_waiting
-from fedsparse.fl.wire import message_bytes, outgoing_bytes
+from fedsparse.fl.wire import message_bytes
 from fedsparse.sparse.aggregate import sparse_average
 from fedsparse.sparse.mask import Mask
 
@@ -59,11 +60,12 @@ class SparseFedAvg(Strategy):
 
     sparse: ClassVar[bool] = False
 
-    def __init__(self, exp: Experiment, device: torch.device, node_of: dict[int, int]) -> None:
+    def __init__(self, exp: Experiment, device: torch.device, node_of: Mapping[int, int]) -> None:
         self.exp = exp
         self.cfg = exp.cfg
         self.device = device
-        self.node_of = node_of
+        self.node_of = node_of  # partition id -> node id (fedsparse.fl.node_directory)
+        self.node_setup = NodeSetup(self.cfg.to_yaml())  # the server replaces it with its run's
         self.masked = exp.masked_names
         model = exp.new_model()
         self.state = {n: t.to(device) for n, t in float_state(model).items()}
@@ -123,19 +125,20 @@ class SparseFedAvg(Strategy):
     def _record_sent(self, server_round: int, pids: list[int], messages: list[Message],
                      refs: list[int]) -> None:
         """Ledger entries of the messages about to go to `pids` (sizes as serialized)."""
-        for pid, size, ref in zip(pids, outgoing_bytes(messages), refs):
-            self.ledger.record(server_round, pid, "down", size, ref)
+        self.node_setup.record_sent(self.ledger, server_round, pids, messages, refs)
 
     # ---------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs to continue exactly: `tensors` (global weights `state/<name>`,
         global mask `mask/<name>`) and JSON-serialisable metadata (mask version, the version each
-        client holds, the communication ledger). Node ids are not kept: they change on restart."""
+        client holds, the clients that hold the setup, the communication ledger). Node ids are not
+        kept: they change on restart."""
         tensors = {f"state/{n}": t.detach().cpu() for n, t in self.state.items()}
         if self.mask is not None:
             tensors.update({f"mask/{n}": m.cpu() for n, m in self.mask.items()})
         return {"tensors": tensors, "mask_version": self.mask_version,
                 "client_mask_version": {str(p): v for p, v in sorted(self.client_mask_version.items())},
+                "client_setup": self.node_setup.state_dict(),
                 "ledger": self.ledger.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -152,12 +155,15 @@ class SparseFedAvg(Strategy):
         self.mask = Mask({n: masks[n].to(self.device) for n in self.masked}) if masks else None
         self.mask_version = int(state["mask_version"])
         self.client_mask_version = {int(p): int(v) for p, v in state["client_mask_version"].items()}
+        # checkpoints written before the setup travelled with a node's first message: every
+        # node got it before round 1
+        self.node_setup.load_state_dict(state.get("client_setup", range(self.cfg.num_clients)))
         self.ledger.load_state_dict(state["ledger"])
 
     # ---------------------------------------------------------------- Flower Strategy API
     def configure_train(self, server_round: int, arrays: ArrayRecord | None, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
-        draws = Counter(sample_clients(self.cfg.seed, server_round, sorted(self.node_of),
+        draws = Counter(sample_clients(self.cfg.seed, server_round, range(self.cfg.num_clients),
                                        self.cfg.clients_per_round,
                                        replace=self.cfg.sample_with_replacement))
         pids = sorted(draws)  # a client drawn twice gets one message and counts twice
@@ -173,7 +179,7 @@ class SparseFedAvg(Strategy):
                                                   value_dtype=self.cfg.value_dtype)
             cfg = ConfigRecord({"round": server_round, "mask_version": self.mask_version,
                                 **dict(config), **instructions})
-            msg = Message(RecordDict({"arrays": encoded[send_mask], "config": cfg}),
+            msg = Message(self.node_setup.content(pid, {"arrays": encoded[send_mask], "config": cfg}),
                           dst_node_id=self.node_of[pid], message_type=MessageType.TRAIN)
             ref = reference_download_bits(self.n_masked, self.n_dense, density,
                                           mask_changed=send_mask and pid in self.client_mask_version,
@@ -209,8 +215,8 @@ class SparseFedAvg(Strategy):
                         ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         t_last = time.perf_counter()  # aggregate_s: the server's time after the last reply
         received, failures = [], {"errors": 0, "rejected": 0, "dropped": 0}
-        pid_of = {nid: pid for pid, nid in self.node_of.items()}
         sampled, heard = set(self.round_info["clients"]), set()
+        pid_of = {self.node_of[pid]: pid for pid in sampled}
         held = _HeldMask.of(self.mask)
         for reply in replies:  # decoded as they arrive when `replies` streams them
             t_last = time.perf_counter()
@@ -229,6 +235,7 @@ class SparseFedAvg(Strategy):
                 failures["errors"] += 1
                 log.warning("round %d: client error: %s", server_round, reply.error.reason)
                 continue
+            self.node_setup.confirm(pid)  # its ClientApp returned: the node kept its context
             try:
                 received.append(self._decode_reply(server_round, pid, reply, held))
             except (PayloadError, KeyError, TypeError, ValueError) as e:

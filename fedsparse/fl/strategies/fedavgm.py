@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from fedsparse.sparse.mask import Mask
 class FedAvgM(SparseFedAvg):
     """v <- beta v + (avg - w); w <- w + server_lr v."""
 
-    def __init__(self, exp: Experiment, device: torch.device, node_of: dict[int, int]) -> None:
+    def __init__(self, exp: Experiment, device: torch.device, node_of: Mapping[int, int]) -> None:
         super().__init__(exp, device, node_of)
         self.velocity = {n: torch.zeros_like(t) for n, t in self.state.items()}
 

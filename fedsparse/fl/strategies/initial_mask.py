@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+from flwr.app import ConfigRecord, Message, MessageType
 from flwr.serverapp import Grid
 
 from fedsparse.config import Config
@@ -52,13 +52,13 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
     """Round 0: sampled clients score the initial model on their own data; the server averages
     the scores weighted by sample counts. Both transfers are recorded in the ledger."""
     cfg = strategy.cfg
-    pids = sample_clients(cfg.seed, 0, sorted(strategy.node_of), cfg.clients_per_round)
+    pids = sample_clients(cfg.seed, 0, range(cfg.num_clients), cfg.clients_per_round)
     record = encode_state(strategy.state, [], None, send_positions=False, codec=cfg.codec,
                           value_dtype="float32")
     messages = []
     for pid in pids:
-        msg = Message(RecordDict({"arrays": record, "config": ConfigRecord({"round": 0})}),
-                      dst_node_id=strategy.node_of[pid], message_type=f"{MessageType.QUERY}.score")
+        content = strategy.node_setup.content(pid, {"arrays": record, "config": ConfigRecord({"round": 0})})
+        msg = Message(content, dst_node_id=strategy.node_of[pid], message_type=f"{MessageType.QUERY}.score")
         messages.append(msg)
     strategy._record_sent(0, pids, messages, [0] * len(pids))
     shapes = {n: strategy.shapes[n] for n in strategy.masked}
@@ -69,6 +69,7 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
         if reply.has_error():
             raise RuntimeError(f"federated scoring failed on a client: {reply.error.reason}")
         metrics = reply.content["metrics"]
+        strategy.node_setup.confirm(int(metrics["partition-id"]))
         scores, _, _ = decode_state(reply.content["arrays"], shapes, [], None, value_dtype="float32")
         strategy._record(0, int(metrics["partition-id"]), "up", reply, 0)
         n = float(metrics["num-examples"])
