@@ -20,6 +20,7 @@ import ray
 
 from fedsparse import interrupt, runner
 from fedsparse.config import checkpoint_round, load_config
+from tests.processes import session_alive
 
 pytestmark = [
     pytest.mark.e2e,
@@ -76,19 +77,6 @@ def test_plain_run_is_quiet_and_ends_with_a_report(tmp_path: Path) -> None:
     _assert_report(proc.stdout, run)
 
 
-def _session_alive(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session `sid`: the run and everything it started."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
-
-
 def test_ctrl_c_stops_the_run_and_prints_the_resume_command(tmp_path: Path) -> None:
     rounds = 8
     out, err = tmp_path / "stdout", tmp_path / "stderr"
@@ -115,9 +103,9 @@ def test_ctrl_c_stops_the_run_and_prints_the_resume_command(tmp_path: Path) -> N
                 proc.wait()
     assert proc.returncode == 130 and exit_s < EXIT_S, (proc.returncode, exit_s, err.read_text())
     deadline = time.monotonic() + EXIT_S
-    while _session_alive(proc.pid) and time.monotonic() < deadline:
+    while session_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _session_alive(proc.pid)  # Ray and its actors went down with the run
+    assert not session_alive(proc.pid)  # Ray and its actors went down with the run
     run = next(tmp_path.glob("console-*"))
     done = checkpoint_round(run)
     assert done is not None and 1 <= done < rounds

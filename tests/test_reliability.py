@@ -20,6 +20,7 @@ from fedsparse.config import load_config
 from fedsparse.fl import faults
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.runner import main, run_simulation
+from tests.processes import session_alive
 
 pytestmark = [
     pytest.mark.e2e,
@@ -52,19 +53,6 @@ def _strip(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in WALL_CLOCK and not k.endswith("_s")} for r in rows]
 
 
-def _session_alive(sid: int) -> list[int]:
-    """Processes still in session `sid` (the killed run and every process it started)."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
-
-
 def _last_round(out: Path) -> int:
     runs = list(out.glob("rel-*/metrics.jsonl"))
     if not runs:
@@ -92,9 +80,9 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
         log.close()
     assert 3 <= reached < RUN["rounds"], (reached, (tmp_path / "killed.log").read_text()[-3000:])
     deadline = time.monotonic() + 30
-    while _session_alive(proc.pid) and time.monotonic() < deadline:
+    while session_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _session_alive(proc.pid)  # Ray's processes went down with it
+    assert not session_alive(proc.pid)  # Ray's processes went down with it
     killed = next(killed_out.glob("rel-*"))
     assert (killed / "checkpoint" / "checkpoint.json").is_file() and not (killed / "summary.json").exists()
 

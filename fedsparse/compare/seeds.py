@@ -40,13 +40,17 @@ def _at(rows: Rows, cap: float, kind: str) -> float | None:
     return None if hit is None or hit[2] else hit[0]  # a run that ended below the cap: no value
 
 
-def _stat(values: list[float]) -> str:
+def _stat(values: list[float], signed: bool = False) -> str:
+    """Mean over seeds in points, with the min-max range when there are several: `35.0 (30.0-40.0,
+    2 seeds)`, or, `signed`, a difference: `+22.5 (+17.5..+27.5)`."""
     if not values:
         return "-"
-    mean = 100 * statistics.fmean(values)
+    fmt, sep = ("+.1f", "..") if signed else (".1f", "-")
+    mean = f"{100 * statistics.fmean(values):{fmt}}"
     if len(values) == 1:
-        return f"{mean:.1f} (1 seed)"
-    return f"{mean:.1f} ({100 * min(values):.1f}-{100 * max(values):.1f}, {len(values)} seeds)"
+        return mean if signed else f"{mean} (1 seed)"
+    span = f"{100 * min(values):{fmt}}{sep}{100 * max(values):{fmt}}"
+    return f"{mean} ({span})" if signed else f"{mean} ({span}, {len(values)} seeds)"
 
 
 def seeds_report(runs: dict[str, dict[int, Rows]], caps_gb: list[float] | None = None,
@@ -84,15 +88,7 @@ def seeds_report(runs: dict[str, dict[int, Rows]], caps_gb: list[float] | None =
                         same.append(mine - r1)
                     if (r2 := _at(ref[seed], 2 * c, kind)) is not None:
                         twice.append(mine - r2)
-                cells.append(f"{_delta(same)} / {_delta(twice)}")
+                cells.append(f"{_stat(same, signed=True)} / {_stat(twice, signed=True)}")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
-
-def _delta(values: list[float]) -> str:
-    if not values:
-        return "-"
-    mean = 100 * statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:+.1f}"
-    return f"{mean:+.1f} ({100 * min(values):+.1f}..{100 * max(values):+.1f})"
