@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.processes import stop, with_descendants
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,41 +39,11 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        tree.setdefault(ppid, []).append(int(stat.parent.name))
-    return tree
-
-
-def _with_descendants(pids: list[int]) -> list[int]:
-    tree, out, todo = _children(), [], list(pids)
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += tree.get(pid, [])
-    return out
-
-
 def _stop(procs: list[subprocess.Popen]) -> None:
     """Stop the started processes and everything they started (SuperExec, ServerApp and ClientApp
     processes live in sessions of their own)."""
-    pids = _with_descendants([p.pid for p in procs])
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.2)
-    for p in procs:
-        p.wait(timeout=10)
+    pids = with_descendants([p.pid for p in procs])
+    stop(procs, lambda: pids)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from fedsparse.config import Config
 from fedsparse.fl.run_config import load_args
+from tests.processes import stop, with_descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E_MARKS = (pytest.mark.e2e,
@@ -106,27 +106,8 @@ def superlink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[s
 def _stop(proc: subprocess.Popen) -> None:
     """Stop the SuperLink and every process it started (its SuperExec and simulation processes
     run in sessions of their own)."""
-    tree: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            tree.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    pids, todo = [], [proc.pid]
-    while todo:
-        pids.append(todo.pop())
-        todo += tree.get(pids[-1], [])
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=15)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    pids = with_descendants([proc.pid])
+    stop([proc], lambda: pids)
 
 
 def _flwr_run(env: dict[str, str], run_config: str) -> subprocess.CompletedProcess:

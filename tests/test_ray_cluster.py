@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_deployment import _free_ports
+from tests.processes import session_processes, stop
 
 RAY = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
 """Ray's command line tool, preferably the one installed with this Python's Ray."""
@@ -70,32 +71,11 @@ def _wait_started(name: str, proc: subprocess.Popen, temp: Path) -> None:
         time.sleep(0.2)
 
 
-def _session_processes(sessions: set[int]) -> list[int]:
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if os.getsid(int(proc.name)) in sessions:
-                pids.append(int(proc.name))
-        except OSError:
-            pass
-    return pids
-
-
 def _stop(procs: list[subprocess.Popen]) -> None:
     """SIGTERM, then SIGKILL, to every process of the nodes' sessions (the `ray start --block`
     processes, GCS, raylets, their workers)."""
     sessions = {p.pid for p in procs}  # each is the leader of its session
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _session_processes(sessions):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.2)
-    for p in procs:
-        p.wait(timeout=10)
+    stop(procs, lambda: session_processes(sessions))
 
 
 @pytest.fixture
