@@ -196,6 +196,15 @@ class Config:
     def to_yaml(self) -> str:
         return OmegaConf.to_yaml(OmegaConf.structured(self))
 
+    def wire_yaml(self) -> str:
+        """The keys that differ from their defaults, as YAML (`config_from_yaml` restores the
+        rest): the config a node receives in its setup, so that a key added at its default, or a
+        moved one, changes no run's bytes."""
+        default = Config()
+        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                   if getattr(self, f.name) != getattr(default, f.name)}
+        return OmegaConf.to_yaml(OmegaConf.create(changed))
+
 
 # The FedDST reference code's behaviour (bibikar/feddst dst.py, models.py, datasets.py; see
 # fedsparse/fl/strategies/feddst.py), switched on together by `faithful=true`. Each is a setting of

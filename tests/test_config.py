@@ -65,6 +65,8 @@ def test_overrides_and_faithful_resolution() -> None:
     assert cfg.rounds == 20 and cfg.readjust_until == 10 and cfg.strategy == "fedavg"
     assert (cfg.budget, cfg.regrow_train_epochs, cfg.readjust_gradient) == ("feddst_erk", 0, "last_batch")
     assert config_from_yaml(cfg.to_yaml()) == cfg
+    assert config_from_yaml(cfg.wire_yaml()) == cfg  # what nodes receive: the non-default keys
+    assert "seed:" not in cfg.wire_yaml() and "rounds: 20" in cfg.wire_yaml()
     assert isinstance(cfg, Config)
 
 

@@ -217,7 +217,7 @@ def test_setup_goes_with_first_messages_and_a_restart_resends_it_at_its_own_cost
         whole.aggregate_train(server_round, replies)
     carried = {r: sorted(p for p, m in msgs.items() if SETUP in m.content) for r, msgs in sent.items()}
     assert carried == {1: [3, 5, 7, 8, 9, 10], 2: [0, 2, 4, 6, 7]}  # 7 failed in round 1
-    assert dict(sent[1][3].content[SETUP]) == {"yaml": whole.cfg.to_yaml()}
+    assert dict(sent[1][3].content[SETUP]) == {"yaml": whole.cfg.wire_yaml()}
     for server_round, msgs in sent.items():
         assert whole.ledger.round_totals(server_round)["download_bytes_per_client"] == {
             p: message_bytes(m) for p, m in msgs.items()}
@@ -232,7 +232,7 @@ def test_setup_goes_with_first_messages_and_a_restart_resends_it_at_its_own_cost
     assert resumed.ledger.round_totals(3) == whole.ledger.round_totals(3)
     assert resumed.node_setup.resent.round_totals(3)["download_bytes_per_client"] == {
         p: message_bytes(b[p]) - message_bytes(a[p]) for p in (3, 7, 8, 9, 10)}
-    assert all(message_bytes(b[p]) - message_bytes(a[p]) > len(whole.cfg.to_yaml()) for p in (3, 7))
+    assert all(message_bytes(b[p]) - message_bytes(a[p]) > len(whole.cfg.wire_yaml()) for p in (3, 7))
     for s, msgs in ((whole, a), (resumed, b)):
         s.aggregate_train(3, [_reply(s, m, p) for p, m in msgs.items()])
     assert resumed.ledger.state_dict() == whole.ledger.state_dict()

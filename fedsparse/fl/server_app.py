@@ -115,7 +115,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     state_dir = str(run.path_for(NODES_DIR).resolve()) if cfg.checkpoint_every > 0 else None
     # the run's config as `config.yaml` records it: resumed without changed settings, a node's
     # setup is the very text (and size) an uninterrupted run sends
-    strategy.node_setup = NodeSetup(replace(cfg, resume=None).to_yaml(), state_dir)
+    strategy.node_setup = NodeSetup(replace(cfg, resume=None).wire_yaml(), state_dir)
     record = strategy.ledger.record if cfg.resume is None else strategy.node_setup.resent.record
     nodes = strategy.node_of = NodeDirectory(grid, cfg.num_clients, record)
     first_round, restart = 1, None

@@ -65,7 +65,7 @@ class SparseFedAvg(Strategy):
         self.cfg = exp.cfg
         self.device = device
         self.node_of = node_of  # partition id -> node id (fedsparse.fl.node_directory)
-        self.node_setup = NodeSetup(self.cfg.to_yaml())  # the server replaces it with its run's
+        self.node_setup = NodeSetup(self.cfg.wire_yaml())  # the server replaces it with its run's
         self.masked = exp.masked_names
         model = exp.new_model()
         self.state = {n: t.to(device) for n, t in float_state(model).items()}
