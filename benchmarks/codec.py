@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fedsparse import usage
-from fedsparse.comm import POSITION_CODECS, entropy_bits
+from fedsparse.comm import entropy_bits, position_codec
 
 N = 1_000_000
 DENSITIES = (0.5, 0.2, 0.1, 0.05, 0.01)
@@ -38,7 +38,7 @@ def main() -> None:
         mask = np.random.default_rng(seed).random(N) < density
         floor = entropy_bits(N, float(mask.mean())) / N
         for name in CODECS:
-            codec = POSITION_CODECS.get(name)
+            codec = position_codec(name)
             buf = codec.encode(mask)
             if not np.array_equal(codec.decode(buf, N), mask):
                 raise AssertionError(f"{name} failed to round-trip at density {density}")

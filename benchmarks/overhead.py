@@ -58,7 +58,7 @@ def plain_rounds(cfg: Config) -> float:
     """Seconds for rounds 1..R of `cfg` as a plain loop over `num_actors` worker processes."""
     yaml_text = cfg.to_yaml()
     exp = experiment_from_yaml(yaml_text)
-    strategy = STRATEGIES.get(cfg.strategy)(exp, torch.device("cpu"), {})
+    strategy = STRATEGIES.get(cfg.strategy).load()(exp, torch.device("cpu"), {})
     strategy.initialize(None)  # server-side scoring needs no grid
     evaluator = ServerEvaluator(exp, torch.device("cpu"))
     workers = num_actors(cfg)

@@ -112,7 +112,17 @@ class Config:
     input channels) ranked by the criterion's summed first-layer scores; the other inputs'
     columns are masked (zero)"""
     scorer_path: str | None = None
-    """the learned criterion's scorer (python -m simulations.train_scorer)"""
+    """the learned criterion's scorer (python -m simulations.train_scorer); its option
+    `scorer_path`, kept as a key of its own"""
+    criterion_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """options of the selected criterion (e.g. criterion_options.temperature=200 for grasp), each
+    checked against that criterion's options dataclass (docs/config.md)"""
+    scope: str = "layer"
+    """initial mask: per-layer counts from budget (layer) or one ranking across layers (global)"""
+    granularity: str = "unstructured"
+    """initial mask: keep single weights, whole output channels (conv filters, Linear rows) or
+    whole input slices; needs input_keep=1.0 and no shuffle ablation when structured. SynFlow
+    ranks its one-shot scores then; feddst readjusts single weights from that mask"""
     # FedDST mask readjustment
     alpha: float = 0.01
     """readjustment ratio: drop fraction scale"""
@@ -127,6 +137,9 @@ class Config:
     readjust_gradient: str = "epoch"
     """regrowth gradient from one random batch, one pass over the client's data, or the last
     minibatch trained on"""
+    growth: str = "gradient"
+    """growth rule ranking the weights to regrow (GROW_RULES: gradient = largest |dL/dw|, random =
+    uniform)"""
     faithful: bool = False
     """switch on every behaviour of the FedDST reference code (FAITHFUL_SETTINGS, docs/config.md)"""
     # behaviours of the FedDST reference code, each switched on by faithful=true
@@ -180,6 +193,10 @@ class Config:
     """join an existing Ray cluster at HOST:PORT (ray start --head) instead of starting one; only
     the address goes to ray.init, the cluster's CPUs (and GPUs) decide the number of client actors
     (num_actors unused). See README "Running on a Ray cluster"."""
+    flower_patches: bool = True
+    """speed up Flower's simulation engine through its private internals (fl/flower_patches/, flwr
+    1.41.x only); false = Flower's own code: slower, the same metrics (the server asks every node
+    its partition: summary.json's node_discovery). FEDSPARSE_FLOWER_PATCHES=0 forces them off"""
     # reliability: checkpoints, resuming, injected client faults
     checkpoint_every: int = 10
     """write a checkpoint after round 0, every N-th round and the last round (<run>/checkpoint/); 0
@@ -199,11 +216,15 @@ class Config:
     def wire_yaml(self) -> str:
         """The keys that differ from their defaults, as YAML (`config_from_yaml` restores the
         rest): the config a node receives in its setup, so that a key added at its default, or a
-        moved one, changes no run's bytes."""
+        moved one, changes no run's bytes. Keys only the driver reads (`DRIVER_ONLY`) are left out."""
         default = Config()
         changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if getattr(self, f.name) != getattr(default, f.name)}
+                   if f.name not in DRIVER_ONLY and getattr(self, f.name) != getattr(default, f.name)}
         return OmegaConf.to_yaml(OmegaConf.create(changed))
+
+
+DRIVER_ONLY = ("flower_patches",)
+"""Keys that only the process running the simulation reads; nodes never receive them."""
 
 
 # The FedDST reference code's behaviour (bibikar/feddst dst.py, models.py, datasets.py; see
@@ -306,6 +327,19 @@ def _regrow_epochs(v: Any, c: Config) -> str | None:
     return None if 0 <= v <= c.local_epochs else f"in [0, local_epochs={c.local_epochs}]"
 
 
+def _grow_rules() -> str:
+    from fedsparse.sparse.prune_grow import GROW_RULES
+
+    return f"one of: {', '.join(GROW_RULES.names())}"
+
+
+@allows(_grow_rules)
+def _growth(v: Any, _: Config) -> str | None:
+    from fedsparse.sparse.prune_grow import GROW_RULES
+
+    return None if v in GROW_RULES else _grow_rules()
+
+
 @allows("one of: dataset, reference (reference: datasets with the reference code's constants)")
 def _normalize(v: Any, c: Config) -> str | None:
     from fedsparse.data.reference_stats import REFERENCE_STATS
@@ -328,6 +362,36 @@ def _scorer_path(v: Any, c: Config) -> str | None:
     if v is None and c.criterion == "learned":
         return "a scorer file (python -m simulations.train_scorer) when criterion='learned'"
     return _existing_file(v, c)
+
+
+def _criterion_option_list() -> str:
+    from fedsparse.plugin_options import describe_options
+    from fedsparse.sparse.criteria import CRITERIA
+
+    return " | ".join(f"{name}: {describe_options(CRITERIA.options_class(name))}"
+                      for name in CRITERIA.names()
+                      if describe_options(CRITERIA.options_class(name)) != "none")
+
+
+@allows(lambda: f"the selected criterion's options ({_criterion_option_list()})")
+def _criterion_options(v: Any, c: Config) -> str | None:
+    """Build the initial mask's spec: ConfigError naming the bad option, or a bad combination of
+    the mask keys (granularity with input_keep or mask_ablation)."""
+    from fedsparse.sparse.mask_spec import MaskSpec
+
+    MaskSpec.from_config(c)
+    return None
+
+
+@allows(lambda: f"one of: {', '.join(_granularities())}")
+def _granularity(v: Any, _: Config) -> str | None:
+    return None if v in _granularities() else f"one of: {', '.join(_granularities())}"
+
+
+def _granularities() -> list[str]:
+    from fedsparse.sparse.select import GRANULARITIES
+
+    return GRANULARITIES.names()
 
 
 @allows("(0, 1]; 1.0 when keep_first_dense=true")
@@ -440,12 +504,16 @@ CHECKS: dict[str, Check] = {
     "mask_ablation": _literal("none", "shuffle", "reinit", "invert"),
     "input_keep": _input_keep,
     "scorer_path": _scorer_path,
+    "scope": _literal("layer", "global"),
+    "granularity": _granularity,
+    "criterion_options": _criterion_options,
     "alpha": _range(0, 1),
     "alpha_schedule": _choice("schedule"),
     "readjust_every": _range(1, 1_000_000),
     "readjust_until": _readjust_until,
     "regrow_train_epochs": _regrow_epochs,
     "readjust_gradient": _literal("batch", "epoch", "last_batch"),
+    "growth": _growth,
     "normalize": _normalize,
     "batch_order": _literal("shuffle", "fixed"),
     "regrow_from": _literal("inactive", "all"),
@@ -469,7 +537,8 @@ CHECKS: dict[str, Check] = {
     "resume": _resume,
 }
 
-RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address", "logger", "log_level")
+RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address", "logger", "log_level",
+                      "flower_patches")
 """Fields `resume=` accepts alongside it: they extend the run or change only how it is executed."""
 
 

@@ -13,6 +13,7 @@ from fedsparse.config import Config, config_from_yaml
 from fedsparse.data import ClientSplit, ImageData, load_dataset, make_split, normalize
 from fedsparse.data.reference_stats import REFERENCE_STATS
 from fedsparse.errors import DataError
+from fedsparse.fl.strategies import STRATEGIES
 from fedsparse.models import build_model, prunable_names
 
 
@@ -53,8 +54,6 @@ class Experiment:
     @functools.cached_property
     def masked_names(self) -> list[str]:
         """Names of the prunable weights; empty for dense strategies."""
-        from fedsparse.fl.strategies import STRATEGIES
-
         if not STRATEGIES.get(self.cfg.strategy).sparse:
             return []
         return prunable_names(self.new_model(), self.cfg.keep_first_dense, self.cfg.keep_last_dense)

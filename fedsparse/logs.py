@@ -4,8 +4,8 @@ Flower attaches its own console handler to the `flwr` logger, which also propaga
 logger, so each record used to be printed twice; `setup_logging` removes Flower's handler and lets
 every record (fedsparse, Flower, Python warnings) go through one root handler at the chosen level.
 Records that do not mean anything is wrong are demoted to DEBUG (`quiet_routine`): Flower's
-deprecation notice of `flwr.simulation.run_simulation`, the Python API this project still runs on
-(moving to the supported API is a separate change); each client actor's "Manually terminating"
+deprecation notice of `flwr.simulation.run_simulation`, the Python API this project runs on on
+purpose (docs/architecture.md "Flower versions and internals"); each client actor's "Manually terminating"
 notice at shutdown; Flower's and the strategy's records of the client failures that
 `client_failure_rate` injects on purpose (counted in each metrics row's `failures`); and the
 one-line preface Flower logs before any client error's own records (which, for a real error,

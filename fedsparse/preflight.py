@@ -5,7 +5,7 @@ registered shape, so a setting that the model or the initial mask cannot meet fa
 first seconds, before any data is loaded or Ray starts, with one `ConfigError` naming it:
 the model must take the dataset's images, some layer must be left to mask, every masked layer
 keeps at least one weight under the layer budget at `sparsity`, and the `learned` criterion's
-scorer must load. `runner.prepare` repeats them on the real model, and checks that cuda clients
+scorer must load. `prepare.prepare` repeats them on the real model, and checks that cuda clients
 have a GPU (`check_client_device`).
 """
 
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from fedsparse.config import Config
 from fedsparse.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedsparse.centralized.config import CentralConfig
+    from fedsparse.config import Config
 
 
 def model_on_meta(model: str, dataset: str) -> nn.Module:

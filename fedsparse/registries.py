@@ -1,4 +1,5 @@
-"""Every registry of pluggable pieces, by kind: what `config.validate` checks names against."""
+"""Every registry of pluggable pieces, by kind: what `config.validate` checks names against. Each
+is imported when first asked for; none imports Flower (strategies are declared in theirs)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def names(kind: str) -> list[str]:
     elif kind == "schedule":
         from fedsparse.sparse.schedules import DROP_SCHEDULES as reg
     elif kind == "codec":
-        from fedsparse.comm import POSITION_CODECS as reg
+        from fedsparse.comm import codec_names
+
+        return codec_names()
     elif kind == "logger":
         from fedsparse.metrics.loggers import LOGGERS as reg
     elif kind == "value_dtype":

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
 from fedsparse.errors import ConfigError
+from fedsparse.plugin_options import NoOptions, build_options
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to implementations; `register` is a decorator, `get` fails with the allowed names."""
+    """Maps names to implementations; `register` is a decorator, `get` fails with the allowed names.
+    An implementation may declare its options dataclass (fedsparse/plugin_options.py)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._options: dict[str, type] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, options: type | None = None) -> Callable[[T], T]:
+        """Register the decorated object as `name`, with its options dataclass `options`."""
         def deco(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._items[name] = obj
+            if options is not None:
+                self._options[name] = options
             return obj
 
         return deco
+
+    def options(self, name: str, values: Mapping[str, Any], key: str, config: Any = None) -> Any:
+        """The options of `name` built from `values` (the dict at config key `key`; fields with a
+        `config_key` read from `config`); ConfigError, one line, for a bad option."""
+        self.get(name)
+        return build_options(self._options.get(name, NoOptions), values, key,
+                             f"{self.kind} '{name}'", config)
+
+    def options_class(self, name: str) -> type:
+        """The options dataclass of `name` (`NoOptions` when it declares none)."""
+        self.get(name)
+        return self._options.get(name, NoOptions)
 
     def get(self, name: str) -> T:
         try:

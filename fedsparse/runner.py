@@ -19,13 +19,11 @@ for _var, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHEC
 
 from fedsparse.config import Config, load_config  # noqa: E402
 from fedsparse.errors import ConfigError, DataError  # noqa: E402
-from fedsparse.experiment import Experiment, experiment_from_yaml  # noqa: E402
-from fedsparse.fl.checkpoint import open_run_folder  # noqa: E402
-from fedsparse.preflight import check_client_device, check_model_fit  # noqa: E402
+from fedsparse.prepare import prepare  # noqa: E402
 from fedsparse import usage  # noqa: E402
 from fedsparse import interrupt  # noqa: E402
 from fedsparse.logs import setup_logging  # noqa: E402
-from fedsparse.metrics.run_folder import SUMMARY_FILE, RunFolder  # noqa: E402
+from fedsparse.metrics.run_folder import SUMMARY_FILE  # noqa: E402
 from fedsparse.metrics.summary import summary_lines  # noqa: E402
 
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
@@ -88,41 +86,6 @@ def worker_env(cfg: Config) -> dict[str, str]:
     return env
 
 
-def prepare(cfg: Config) -> RunFolder:
-    """Everything that can fail on bad input, before Ray starts: data, split, model."""
-    from fedsparse.fl.server_app import server_device
-
-    server_device(cfg)
-    check_client_device(cfg)
-    exp = experiment_from_yaml(cfg.to_yaml())
-    check_model_fit(cfg, exp.new_model())  # as load_config did on the registered shape
-    exp.masked_names  # noqa: B018 - builds the prunable-name list, checking the model once
-    if cfg.resume is not None:
-        _check_checkpoint(cfg, exp)
-    run = open_run_folder(cfg)
-    if cfg.resume is None:
-        exp.split.save_heatmap(exp.data.train_y.numpy(), run.path_for("split_heatmap.png"),
-                               classes=exp.data.classes, run_name=run.path.name)
-    return run
-
-
-def _check_checkpoint(cfg: Config, exp: Experiment) -> None:
-    """The checkpoint to resume from must load and fit the model (before Ray starts)."""
-    import torch
-
-    from fedsparse.fl.checkpoint import load_checkpoint
-    from fedsparse.fl.strategies import STRATEGIES
-
-    try:
-        _, state = load_checkpoint(cfg.resume)
-    except DataError as e:
-        raise DataError(f"resume={cfg.resume}: {e}") from None
-    try:
-        STRATEGIES.get(cfg.strategy)(exp, torch.device("cpu"), {}).load_state_dict(state)
-    except (KeyError, ValueError, TypeError) as e:
-        raise DataError(f"resume={cfg.resume}: the checkpoint does not fit this run ({e})") from None
-
-
 def start_ray(cfg: Config) -> None:
     """`ray.init` with `backend_config(cfg)`'s arguments; Flower's engine then uses this Ray as it is.
 
@@ -149,17 +112,20 @@ def start_ray(cfg: Config) -> None:
 def run_simulation(cfg: Config) -> Path:
     """Run `cfg` on Flower's simulation engine; returns the run folder.
 
+    Flower's patches apply when `flower_patches.install(cfg)` allows (fl/flower_patches/). Flower
+    1.41 deprecates `flwr.simulation.run_simulation`; it is kept on purpose (docs/architecture.md
+    "Flower versions and internals") and its notice demoted to DEBUG (fedsparse/logs.py).
     An `interrupt.Interrupted` raised while it runs leaves with the run folder attached.
     """
     import ray
     from flwr.simulation import run_simulation as flwr_run_simulation
 
-    from fedsparse.fl import vce_queue
+    from fedsparse.fl import flower_patches
     from fedsparse.fl.client_app import app as client_app
     from fedsparse.fl.server_app import make_server_app
 
     setup_logging(cfg.log_level)
-    vce_queue.install()
+    flower_patches.install(cfg)
     run = prepare(cfg)
     print(f"run folder: {run.path}", flush=True)
     try:

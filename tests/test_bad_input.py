@@ -62,6 +62,8 @@ CASES = [
     (["client_failure_rate=1.0"], "client_failure_rate"),
     (["client_dropout_rate=-0.1"], "client_dropout_rate"),
     (["client_test=classes"], "client_test"),                     # pathological has no test choice
+    (["criterion=grasp", "criterion_options.iterations=3"], "criterion_options.iterations"),  # synflow's
+    (["granularity=channel", "input_keep=0.5"], "granularity"),  # structured + input selection
     (["data_dir=/no/such/folder"], "data_dir"),
     (["resume=/no/such/run"], "resume"),
     (["resume={fresh}"], "resume"),                               # no checkpoint yet

@@ -1,4 +1,5 @@
-"""Position codecs, value dtypes, the tensor-level API and the reference bit counts."""
+"""Position codecs and their wire tags, value dtypes and the reference bit counts (the model-level
+encoding that uses them: tests/test_payload.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ from hypothesis import strategies as st
 
 from fedsparse.comm import (
     POSITION_CODECS,
+    codec_names,
     decode_positions,
-    decode_sparse,
     decode_values,
     encode_positions,
-    encode_sparse,
     encode_values,
     entropy_bits,
+    position_codec,
     reference_download_bits,
     reference_upload_bits,
 )
-from fedsparse.comm.auto import TAGS
+from fedsparse.comm.bitmap import BitmapCodec
 from fedsparse.comm.golomb import HEADER_BYTES as GOLOMB_HEADER
+from fedsparse.comm.registry import PositionCodecs
 from fedsparse.errors import ConfigError
 
 CODECS = ["bitmap", "index", "golomb", "auto"]
@@ -66,7 +68,7 @@ def golomb_parts(mask: np.ndarray, k: int) -> tuple[int, int]:
 @given(n=st.integers(1, 5000), density=st.floats(0, 1), seed=st.integers(0, 2**32 - 1))
 def test_round_trip_random(codec, n, density, seed):
     mask = random_mask(n, density, seed)
-    impl = POSITION_CODECS.get(codec)
+    impl = position_codec(codec)
     buf = impl.encode(mask)
     assert buf.dtype == np.uint8 and buf.ndim == 1
     np.testing.assert_array_equal(impl.decode(buf, n), mask)
@@ -77,14 +79,14 @@ def test_round_trip_random(codec, n, density, seed):
 @given(bits=st.lists(st.booleans(), min_size=1, max_size=300))
 def test_round_trip_arbitrary(codec, bits):
     mask = np.array(bits, dtype=bool)
-    impl = POSITION_CODECS.get(codec)
+    impl = position_codec(codec)
     np.testing.assert_array_equal(impl.decode(impl.encode(mask), mask.size), mask)
 
 
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("mask", edge_masks(), ids=lambda m: f"n{m.size}_k{int(m.sum())}")
 def test_round_trip_edges(codec, mask):
-    impl = POSITION_CODECS.get(codec)
+    impl = position_codec(codec)
     decoded = impl.decode(impl.encode(mask), mask.size)
     assert decoded.dtype == np.bool_
     np.testing.assert_array_equal(decoded, mask)
@@ -97,7 +99,7 @@ def test_round_trip_edges(codec, mask):
 )
 def test_sizes_match_formulas(mask):
     n, k_active = mask.size, int(mask.sum())
-    sizes = {name: POSITION_CODECS.get(name).encode(mask).size for name in CODECS}
+    sizes = {name: position_codec(name).encode(mask).size for name in CODECS}
     assert sizes["bitmap"] == math.ceil(n / 8)
     idx = np.flatnonzero(mask)
     largest_gap = int(np.max(np.diff(idx, prepend=-1) - 1)) if k_active else 0
@@ -125,41 +127,61 @@ def test_golomb_near_entropy(density):
     assert bits <= 1.05 * empirical_entropy_bits(mask)
 
 
+def test_wire_tags_are_registered_and_never_renumbered():
+    assert POSITION_CODECS.tags() == {"bitmap": 0, "index": 1, "golomb": 2}
+    assert codec_names() == ["auto", *sorted(POSITION_CODECS.tags())]
+
+
+def test_a_codec_needs_its_own_wire_tag():
+    codecs = PositionCodecs()
+    with pytest.raises(ValueError, match="needs a wire tag"):
+        codecs.register("untagged")
+    with pytest.raises(ValueError, match="needs a wire tag"):
+        codecs.register("too_big", tag=256)
+    codecs.register("bitmap", tag=0)(BitmapCodec)
+    with pytest.raises(ValueError, match="share tag 0"):
+        codecs.register("bitmap2", tag=0)
+    assert codecs.by_tag(0) is BitmapCodec and codecs.tags() == {"bitmap": 0}
+
+
 def test_auto_tags_the_smallest():
     single = np.eye(1, 100, 5, dtype=bool)[0]
+    tags = POSITION_CODECS.tags()
     for mask in (random_mask(10_000, 0.5), random_mask(10_000, 0.05), single):
-        sizes = {name: POSITION_CODECS.get(name).encode(mask).size for name in TAGS}
+        sizes = {name: POSITION_CODECS.get(name).encode(mask).size for name in tags}
         buf = encode_positions(mask, "auto")
-        assert buf[0] == TAGS[min(sizes, key=sizes.get)]
+        assert buf[0] == tags[min(sizes, key=sizes.get)]
 
 
 @pytest.mark.parametrize("codec", ["bitmap", "index", "golomb"])
 def test_tagged_buffers_decode_without_naming_the_codec(codec):
     mask = random_mask(3000, 0.3)
     buf = encode_positions(mask, codec)
-    assert buf[0] == TAGS[codec]
-    assert buf.size == 1 + POSITION_CODECS.get(codec).encode(mask).size
+    assert buf[0] == POSITION_CODECS.tags()[codec]
+    assert buf.size == 1 + position_codec(codec).encode(mask).size
     np.testing.assert_array_equal(decode_positions(buf, mask.size), mask)
 
 
 def test_unknown_codec_lists_allowed():
     with pytest.raises(ConfigError, match="auto, bitmap, golomb, index"):
         encode_positions(np.ones(3, bool), "huffman")
+    with pytest.raises(ConfigError, match="auto, bitmap, golomb, index"):
+        position_codec("huffman")
 
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_encode_rejects_non_bool_or_2d(codec):
     with pytest.raises(ValueError):
-        POSITION_CODECS.get(codec).encode(np.ones(8, dtype=np.uint8))
+        position_codec(codec).encode(np.ones(8, dtype=np.uint8))
     with pytest.raises(ValueError):
-        POSITION_CODECS.get(codec).encode(np.ones((2, 4), dtype=bool))
+        position_codec(codec).encode(np.ones((2, 4), dtype=bool))
 
 
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("mask", [np.eye(1, 1000, 999, dtype=bool)[0], random_mask(1000, 0.5)])
 def test_decode_rejects_index_beyond_length(codec, mask):
     with pytest.raises(ValueError):
-        POSITION_CODECS.get(codec).decode(POSITION_CODECS.get(codec).encode(mask), 500)
+        position_codec(codec).decode(position_codec(codec).encode(mask), 500)
 
 
 def test_corrupt_buffers_raise():
@@ -168,6 +190,8 @@ def test_corrupt_buffers_raise():
         POSITION_CODECS.get("golomb").decode(golomb[:-20], 1000)
     with pytest.raises(ValueError, match="tag"):
         decode_positions(np.array([9, 0], dtype=np.uint8), 8)
+    with pytest.raises(ValueError, match="tag"):
+        decode_positions(np.zeros(0, dtype=np.uint8), 8)
     with pytest.raises(ValueError, match="width"):
         POSITION_CODECS.get("index").decode(np.array([3, 0, 0], dtype=np.uint8), 8)
 
@@ -215,68 +239,6 @@ def test_value_dtype_validation():
         encode_values(np.ones(3, np.float32), "int8")
     with pytest.raises(ValueError, match="stored as"):
         decode_values(np.ones(3, np.float32), "bfloat16")
-
-
-# --- tensor-level API ------------------------------------------------------------------------
-
-@pytest.mark.parametrize("shape", [(7,), (20, 30), (6, 3, 5, 5)])
-@pytest.mark.parametrize("codec", CODECS)
-def test_sparse_round_trip_with_positions(shape, codec):
-    rng = np.random.default_rng(4)
-    mask = rng.random(shape) < 0.3
-    dense = rng.standard_normal(shape).astype(np.float32)
-    arrays = encode_sparse(dense, mask, codec=codec)
-    assert set(arrays) == {"values", "positions"}
-    np.testing.assert_array_equal(arrays["values"], dense[mask])
-    out, out_mask = decode_sparse(arrays, shape)
-    np.testing.assert_array_equal(out_mask, mask)
-    assert out.dtype == np.float32
-    expected = np.where(mask, dense, np.float32(0))
-    np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
-
-
-def test_sparse_round_trip_without_positions():
-    rng = np.random.default_rng(5)
-    mask = rng.random((40, 50)) < 0.2
-    dense = rng.standard_normal((40, 50)).astype(np.float32)  # values outside the mask are dropped
-    arrays = encode_sparse(dense, mask, send_positions=False)
-    assert set(arrays) == {"values"} and arrays["values"].size == mask.sum()
-    out, out_mask = decode_sparse(arrays, (40, 50), mask)
-    np.testing.assert_array_equal(out_mask, mask)
-    np.testing.assert_array_equal(out, np.where(mask, dense, 0))
-
-
-@pytest.mark.parametrize("value_dtype", ["float16", "bfloat16"])
-def test_sparse_reduced_precision(value_dtype):
-    rng = np.random.default_rng(6)
-    mask = rng.random((30, 30)) < 0.5
-    dense = (rng.standard_normal((30, 30)) * mask).astype(np.float32)
-    out, out_mask = decode_sparse(encode_sparse(dense, mask, value_dtype=value_dtype), (30, 30))
-    np.testing.assert_array_equal(out_mask, mask)
-    np.testing.assert_allclose(out, dense, rtol=2**-8, atol=1e-6)
-
-
-def test_dense_tensor():
-    dense = np.random.default_rng(7).standard_normal((3, 4)).astype(np.float32)
-    arrays = encode_sparse(dense, None)
-    assert set(arrays) == {"values"}
-    assert not np.shares_memory(arrays["values"], dense)
-    out, mask = decode_sparse(arrays, (3, 4))
-    assert mask.all()
-    np.testing.assert_array_equal(out, dense)
-
-
-def test_sparse_validation():
-    dense = np.ones((4, 4), np.float32)
-    with pytest.raises(ConfigError):
-        encode_sparse(dense, dense > 0, codec="zip")
-    with pytest.raises(ConfigError):
-        encode_sparse(dense, dense > 0, value_dtype="fp8")
-    with pytest.raises(ValueError):
-        encode_sparse(dense, np.ones((4, 5), bool))
-    arrays = encode_sparse(dense, np.eye(4, dtype=bool), send_positions=False)
-    with pytest.raises(ValueError, match="values"):
-        decode_sparse(arrays, (4, 4), np.ones((4, 4), bool))
 
 
 # --- reference accounting --------------------------------------------------------------------

@@ -122,10 +122,10 @@ def test_input_selection_keeps_exactly_k_inputs(tmp_path: Path, criterion: str, 
     first = strategy.masked[0]
     sel = strategy.input_selection
     k = round(0.25 * 64)
-    assert sel["layer"] == first and sel["kept_index"].numel() == k
-    assert sel["importance"].shape == (8, 8)
+    assert sel.layer == first and sel.kept_index.numel() == k
+    assert sel.importance.shape == (8, 8)
     removed = torch.ones(64, dtype=torch.bool)
-    removed[sel["kept_index"]] = False
+    removed[sel.kept_index] = False
     assert not mask[first][:, removed].any()       # zero columns for the removed inputs
     assert kept_inputs(mask[first]) == k           # every kept input is still read
     assert (strategy.state[first][:, removed] == 0).all()
@@ -145,7 +145,7 @@ def test_input_selection_keeps_exactly_k_inputs(tmp_path: Path, criterion: str, 
     assert info["params_active"] == mask.num_active() + 300 + 100 + 10
     assert Mask.load(run.path_for("initial_mask.npz")) == mask
     assert run.path_for("input_importance.png").stat().st_size > 1000
-    assert np.load(run.path_for("kept_inputs.npy")).tolist() == sel["kept_index"].tolist()
+    assert np.load(run.path_for("kept_inputs.npy")).tolist() == sel.kept_index.tolist()
 
 
 def test_cover_inputs_gives_every_kept_input_a_weight() -> None:

@@ -5,7 +5,8 @@ from torch import nn
 from fedsparse.errors import ConfigError
 from fedsparse.sparse.mask import Mask
 from fedsparse.sparse.masked_optim import MaskedOptimizer
-from fedsparse.sparse.ops import readjust, regrow_init
+from fedsparse.sparse.ops import regrow_init
+from fedsparse.sparse.prune_grow import RuleInputs, readjust
 
 torch.set_num_threads(1)
 
@@ -81,8 +82,7 @@ def test_mask_change_mid_training(make_opt):
     assert_exactly_masked(model, mask)
 
     growth = {n: torch.rand(params[n].shape) for n in NAMES}
-    magnitude = {n: params[n].detach().abs() for n in NAMES}
-    new_mask = readjust(mask, magnitude, growth, 0.3)
+    new_mask = readjust(mask, RuleInputs(weights=params, loss_gradients=lambda: growth), 0.3).mask
     assert new_mask.changed(mask) > 0
     regrow_init(model, mask, new_mask)
     opt.set_mask(new_mask)

@@ -6,7 +6,7 @@ from torch import nn
 
 from fedsparse.errors import ConfigError
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import grow_highest, prune_lowest, readjust, regrow_init
+from fedsparse.sparse.ops import grow_highest, prune_lowest, regrow_init
 
 torch.set_num_threads(1)
 
@@ -61,34 +61,6 @@ def test_ops_do_not_mutate_input_and_skip_missing_layers():
     assert int(new["a"].sum()) == int(mask["a"].sum()) - 3
     with pytest.raises(ConfigError):
         grow_highest(mask, scores, {"a": -1})
-
-
-def test_readjust_keeps_counts_and_follows_scores():
-    mask, magnitude, _ = random_case(3, 0.5)
-    g = torch.Generator().manual_seed(9)
-    growth = {n: torch.rand(m.shape, generator=g) for n, m in mask.items()}
-    new = readjust(mask, magnitude, growth, 0.3)
-    for n in mask:
-        active = int(mask[n].sum())
-        assert int(new[n].sum()) == active
-        k = round(0.3 * active)
-        pruned = mask[n] & ~new[n]
-        grown = new[n] & ~mask[n]
-        assert int(grown.sum()) == int(pruned.sum()) <= k
-    assert new.changed(mask) > 0
-    assert readjust(mask, magnitude, growth, 0.0) == mask
-    with pytest.raises(ConfigError):
-        readjust(mask, magnitude, growth, 1.5)
-
-
-def test_readjust_regrow_can_return_just_pruned():
-    mask = Mask({"w": torch.tensor([True, True, False, False])})
-    magnitude = {"w": torch.tensor([1.0, 2.0, 0.0, 0.0])}
-    growth = {"w": torch.tensor([9.0, 0.0, 1.0, 2.0])}
-    # prune round(0.5 * 2) = 1: index 0; grow 1 among inactive {0, 2, 3}: index 0 again
-    assert readjust(mask, magnitude, growth, 0.5)["w"].tolist() == [True, True, False, False]
-    growth = {"w": torch.tensor([0.0, 0.0, 1.0, 2.0])}
-    assert readjust(mask, magnitude, growth, 0.5)["w"].tolist() == [False, True, False, True]
 
 
 @pytest.mark.parametrize("init", ["zero", "keep"])

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import torch
 
-from fedsparse.fl import link_events, receive
+from fedsparse.fl import flower_patches, receive
+from fedsparse.fl.flower_patches.inbox import Inbox
 from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.server_threads import clients_waiting, rounds_running
 
@@ -52,13 +53,15 @@ def test_replies_stop_at_the_timeout(monkeypatch) -> None:  # noqa: ANN001
 
 
 def test_a_stored_reply_wakes_the_loop_before_the_pull_interval(monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(receive, "PULL_INTERVAL_S", 60.0)
+    monkeypatch.setattr(receive, "FULL_PULL_S", 60.0)
+    inbox = Inbox()
+    monkeypatch.setattr(flower_patches, "reply_inbox", lambda grid: inbox)  # a grid that signals
     grid = FakeGrid([None])
 
     def reply_later() -> None:
         time.sleep(0.05)
         grid.ready[0] = grid.pulls + 1
-        link_events.REPLIES.put("m0")  # what the patched LinkState does when it stores a reply
+        inbox.put("m0")  # what the patched LinkState does when it stores a reply
 
     threading.Thread(target=reply_later).start()
     t0 = time.monotonic()

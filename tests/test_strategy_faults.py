@@ -56,8 +56,8 @@ def _strategy(name: str = "feddst", **overrides: object):
             "readjust_every": 1, "readjust_until": 5, "codec": "index", **overrides}
     cfg = load_config("cifar_noniid", [f"{k}={v}" for k, v in args.items()])
     sparse = STRATEGIES.get(name).sparse
-    strategy = STRATEGIES.get(name)(TinyExperiment(cfg, MASKED if sparse else []),
-                                    torch.device("cpu"), {p: 100 + p for p in range(N)})
+    strategy = STRATEGIES.get(name).load()(TinyExperiment(cfg, MASKED if sparse else []),
+                                           torch.device("cpu"), {p: 100 + p for p in range(N)})
     if sparse:
         strategy.budget = layer_budget(cfg.budget, {n: strategy.shapes[n] for n in MASKED}, 0.5)
         g = torch.Generator().manual_seed(1)

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 from flwr.server.superlink.fleet.vce import vce_api
 
-from fedsparse.fl import link_events, vce_queue
+from fedsparse.fl import flower_patches
+from fedsparse.fl.flower_patches import link_events, vce_queue
 
 
 class FakeState:
@@ -45,14 +46,27 @@ def test_one_message_per_node_in_arrival_order_marked_delivered() -> None:
     assert vce_queue.pick_messages(state, {7: 3}) == []
 
 
-def test_install_only_swaps_the_extractor_on_the_known_version(monkeypatch) -> None:
+def test_install_swaps_the_extractor_only_on_a_known_version_when_on(monkeypatch) -> None:  # noqa: ANN001
+    import flwr
+
+    from fedsparse.config import Config
+
     monkeypatch.setattr(vce_api, "add_messages_to_queue", vce_queue._ORIGINAL)
-    monkeypatch.setattr(link_events.flwr, "__version__", "1.42.0")
-    assert vce_queue.install() is False
+    monkeypatch.setattr(flower_patches, "_off_by_config", flower_patches._off_by_config)  # restored
+    monkeypatch.setattr(flower_patches, "_installed", flower_patches._installed)  # after the test
+    monkeypatch.delenv(flower_patches.ENV_VAR, raising=False)
+    monkeypatch.setattr(flwr, "__version__", "1.42.0")
+    assert flower_patches.install(Config()) is False
     assert vce_api.add_messages_to_queue is vce_queue._ORIGINAL
-    monkeypatch.setattr(link_events.flwr, "__version__", "1.41.0")
-    assert vce_queue.install() is True
+    monkeypatch.setattr(flwr, "__version__", "1.41.0")
+    assert flower_patches.install(Config()) is True
     assert vce_api.add_messages_to_queue is vce_queue.extract_messages
+    assert flower_patches.install(Config(flower_patches=False)) is False  # a later run: taken out
+    assert vce_api.add_messages_to_queue is vce_queue._ORIGINAL
+    assert not link_events.signals(SimpleNamespace(state=object()))
+    monkeypatch.setenv(flower_patches.ENV_VAR, "0")
+    assert flower_patches.install(Config()) is False  # the environment wins over the config
+    assert vce_api.add_messages_to_queue is vce_queue._ORIGINAL
 
 
 def test_link_state_stores_fill_the_inboxes_once_installed(monkeypatch) -> None:  # noqa: ANN001
@@ -61,8 +75,8 @@ def test_link_state_stores_fill_the_inboxes_once_installed(monkeypatch) -> None:
     monkeypatch.setattr(InMemoryLinkState, "store_message_ins",
                         lambda self, m: None if m.metadata.message_id == "bad" else "ok")
     monkeypatch.setattr(InMemoryLinkState, "store_message_res", lambda self, m: "ok")
-    assert link_events.install() is True
-    assert link_events.install() is True  # a second install does not wrap twice
+    link_events.install()
+    link_events.install()  # a second install does not wrap twice
     assert not hasattr(InMemoryLinkState.store_message_ins.__wrapped__, "__wrapped__")
     state = object.__new__(InMemoryLinkState)
     link_events.INSTRUCTIONS.take(), link_events.REPLIES.take()

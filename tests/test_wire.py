@@ -6,10 +6,22 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 from ray import cloudpickle
 
+from fedsparse.fl import flower_patches
 from fedsparse.fl.wire import message_bytes, outgoing_bytes
+
+
+@pytest.fixture
+def patches_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Flower patches apply in this test, whatever `FEDSPARSE_FLOWER_PATCHES` or an earlier
+    run's `flower_patches=false` says (these tests are about what they change)."""
+    if not flower_patches.supported():
+        pytest.skip("the Flower patches do not apply to this flwr version")
+    monkeypatch.delenv(flower_patches.ENV_VAR, raising=False)
+    monkeypatch.setattr(flower_patches, "_off_by_config", False)
 
 
 def _messages(shared: ArrayRecord, n: int) -> list[SimpleNamespace]:
@@ -18,7 +30,8 @@ def _messages(shared: ArrayRecord, n: int) -> list[SimpleNamespace]:
             for i in range(n)]
 
 
-def test_outgoing_bytes_counts_like_message_bytes_and_releases_chunk_views() -> None:
+def test_outgoing_bytes_counts_like_message_bytes_and_releases_chunk_views(
+        patches_on: None) -> None:  # noqa: ARG001
     values = np.random.default_rng(0).standard_normal(300_000).astype(np.float32)
     data_bytes = values.nbytes
     shared = ArrayRecord({"values": Array(values)})
@@ -52,7 +65,7 @@ def test_outgoing_bytes_serializes_each_shared_record_once(monkeypatch) -> None:
     assert len(calls) == 3  # the three arrays of the two records, not once per message
 
 
-def test_message_bytes_hashes_each_object_once(monkeypatch) -> None:  # noqa: ANN001
+def test_message_bytes_hashes_each_object_once(monkeypatch, patches_on: None) -> None:  # noqa: ANN001, ARG001
     """Each object's SHA-256 id is computed once per count, not again by every parent."""
     from flwr.supercore.inflatable import inflatable_object
 

@@ -10,60 +10,52 @@ and its optimizer state at exactly zero.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
-import torch
+from typing import ClassVar
 
 from fedsparse.centralized.registry import CENTRAL_METHODS, Method
 from fedsparse.sparse.criteria import score
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import grow_highest, prune_lowest
+from fedsparse.sparse.prune_grow import RuleInputs, readjust
 from fedsparse.sparse.schedules import DROP_SCHEDULES
 from fedsparse.sparse.select import select_mask
 from fedsparse.train.local import LocalTrainer
 
 
-class DynamicSparse(Method, ABC):
-    """Random starting mask under the layer budget; prune by magnitude, grow by `growth_scores`."""
+class DynamicSparse(Method):
+    """Random starting mask under the layer budget; prune by magnitude, grow by the growth rule
+    `growth` (a GROW_RULES name)."""
+
+    growth: ClassVar[str]
 
     def initial_mask(self) -> Mask:
         s = self.setup
         scores = score("random", s.model, s.names, None, generator=s.generator)
         return select_mask(scores, s.cfg.density, scope="layer", budget=s.cfg.budget)
 
-    @abstractmethod
-    def growth_scores(self) -> dict[str, torch.Tensor]:
-        """Per-layer scores; the highest inactive entries are grown."""
-
     def update(self, trainer: LocalTrainer, step: int) -> None:
         s, cfg = self.setup, self.setup.cfg
         if step == 0 or step % cfg.readjust_steps or step >= s.end_step:
             return
         fraction = DROP_SCHEDULES.get(cfg.alpha_schedule)(step, s.end_step, cfg.alpha)
-        mask = trainer.optimizer.mask
-        k = {n: round(fraction * int(m.sum())) for n, m in mask.items()}
         params = dict(s.model.named_parameters())
-        pruned = prune_lowest(mask, {n: params[n].detach().abs() for n in s.names}, k)
-        grown = grow_highest(pruned, self.growth_scores(), k)
+        inputs = RuleInputs(weights=params, model=s.model, generator=s.generator,
+                            loss_gradients=lambda: {n: params[n].grad.detach() for n in s.names})
+        change = readjust(trainer.optimizer.mask, inputs, fraction, grow=self.growth)
         # zero the dropped weights and their momentum first, so that a weight dropped and grown
         # back in the same update restarts from zero like every other new connection
-        trainer.set_mask(pruned)
-        trainer.set_mask(grown)
+        trainer.set_mask(change.pruned)
+        trainer.set_mask(change.mask)
 
 
 @CENTRAL_METHODS.register("rigl")
 class RigL(DynamicSparse):
     """Grow where the current batch's loss gradient is largest."""
 
-    def growth_scores(self) -> dict[str, torch.Tensor]:
-        params = dict(self.setup.model.named_parameters())
-        return {n: params[n].grad.detach().abs() for n in self.setup.names}
+    growth = "gradient"
 
 
 @CENTRAL_METHODS.register("set")
 class SET(DynamicSparse):
     """Grow uniformly at random among the inactive weights."""
 
-    def growth_scores(self) -> dict[str, torch.Tensor]:
-        s = self.setup
-        return score("random", s.model, s.names, None, generator=s.generator)
+    growth = "random"

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from fedsparse.centralized.config import CentralConfig
 from fedsparse.registry import Registry
 from fedsparse.sparse.criteria import Batches
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.local import LocalTrainer
 
+if TYPE_CHECKING:
+    from fedsparse.centralized.config import CentralConfig  # a type only: it reads CENTRAL_METHODS
 
 @dataclass
 class Setup:

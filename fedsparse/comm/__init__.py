@@ -1,7 +1,8 @@
 """Wire formats for sparse tensors (numpy only, no Flower): position codecs, value dtypes, the
-tensor-level encode/decode, the FedDST reference's bit counts, and the communication ledger."""
+FedDST reference's bit counts, and the communication ledger. Model states travel as
+`fedsparse.fl.payload` packs them with these codecs."""
 
-from fedsparse.comm.auto import decode_positions, encode_positions  # registers every codec
+from fedsparse.comm.auto import codec_names, decode_positions, encode_positions, position_codec
 from fedsparse.comm.ledger import CommLedger
 from fedsparse.comm.reference_bits import (
     entropy_bits,
@@ -9,7 +10,6 @@ from fedsparse.comm.reference_bits import (
     reference_upload_bits,
 )
 from fedsparse.comm.registry import POSITION_CODECS, PositionCodec
-from fedsparse.comm.sparse_tensor import decode_sparse, encode_sparse
 from fedsparse.comm.values import STORAGE, decode_values, encode_values
 
 __all__ = [
@@ -17,12 +17,12 @@ __all__ = [
     "STORAGE",
     "CommLedger",
     "PositionCodec",
+    "codec_names",
     "decode_positions",
-    "decode_sparse",
     "decode_values",
     "encode_positions",
-    "encode_sparse",
     "encode_values",
+    "position_codec",
     "entropy_bits",
     "reference_download_bits",
     "reference_upload_bits",

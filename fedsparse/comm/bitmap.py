@@ -10,7 +10,7 @@ HEADER_BYTES = 0
 """The length `n` is known to the receiver, so the bitmap needs no header: ceil(n/8) bytes."""
 
 
-@POSITION_CODECS.register("bitmap")
+@POSITION_CODECS.register("bitmap", tag=0)
 class BitmapCodec:
     """ceil(n/8) bytes, most significant bit first."""
 

@@ -45,7 +45,7 @@ def rice_parameter(gaps: np.ndarray, guess: int) -> int:
     return min(range(max(0, guess - 1), guess + 2), key=lambda k: sum(stream_bits(gaps, k)))
 
 
-@POSITION_CODECS.register("golomb")
+@POSITION_CODECS.register("golomb", tag=2)
 class GolombCodec:
     """HEADER_BYTES + ceil(unary bits / 8) + ceil(m * k / 8) bytes."""
 

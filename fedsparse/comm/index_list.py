@@ -17,7 +17,7 @@ HEADER_BYTES = 1
 WIDTHS = (1, 2, 4, 8)
 
 
-@POSITION_CODECS.register("index")
+@POSITION_CODECS.register("index", tag=1)
 class IndexCodec:
     """1 + width * (number of active coordinates) bytes."""
 

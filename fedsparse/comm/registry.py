@@ -1,7 +1,9 @@
-"""`POSITION_CODECS`: the registry of mask (position) codecs, and the checks they share."""
+"""`POSITION_CODECS`: the registry of mask (position) codecs with their wire tags, and the checks
+they share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +21,42 @@ class PositionCodec(Protocol):
     def decode(buf: np.ndarray, n: int) -> np.ndarray: ...
 
 
-POSITION_CODECS: Registry[type[PositionCodec]] = Registry("position codec")
+class PositionCodecs(Registry[type[PositionCodec]]):
+    """Position codecs by name, each registered with its wire tag: the byte naming it at the head
+    of a tagged buffer (`auto.py`). Never renumber a tag: checkpoints and logs hold them."""
+
+    def __init__(self) -> None:
+        super().__init__("position codec")
+        self._by_tag: dict[int, str] = {}
+
+    def register(self, name: str, options: type | None = None, *, tag: int | None = None
+                 ) -> Callable[[type[PositionCodec]], type[PositionCodec]]:
+        """Decorator registering a codec as `name` with wire `tag` (a byte no other codec has)."""
+        if tag is None or not 0 <= tag <= 255:
+            raise ValueError(f"position codec '{name}' needs a wire tag in 0..255, got {tag!r}")
+        if tag in self._by_tag:
+            raise ValueError(f"position codecs '{self._by_tag[tag]}' and '{name}' share tag {tag}")
+        add = super().register(name, options)
+
+        def deco(codec: type[PositionCodec]) -> type[PositionCodec]:
+            add(codec)
+            self._by_tag[tag] = name
+            return codec
+
+        return deco
+
+    def tags(self) -> dict[str, int]:
+        """Each codec's wire tag, by name, in tag order."""
+        return {name: tag for tag, name in sorted(self._by_tag.items())}
+
+    def by_tag(self, tag: int) -> type[PositionCodec]:
+        """The codec whose wire tag is `tag`; ValueError (a corrupt buffer) if none is."""
+        if tag not in self._by_tag:
+            raise ValueError(f"corrupt position buffer: tag {tag}, known {sorted(self._by_tag)}")
+        return self.get(self._by_tag[tag])
+
+
+POSITION_CODECS = PositionCodecs()
 
 
 def check_mask(mask: np.ndarray) -> np.ndarray:

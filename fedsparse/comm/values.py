@@ -21,14 +21,6 @@ def check_value_dtype(dtype: str) -> str:
     return dtype
 
 
-def value_dtype_of(arr: np.ndarray) -> str:
-    """The value dtype whose storage dtype `arr` has."""
-    for name, storage in STORAGE.items():
-        if arr.dtype == storage:
-            return name
-    raise ValueError(f"values stored as {arr.dtype} match no value dtype ({', '.join(STORAGE)})")
-
-
 def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
     """bfloat16 bit patterns (uint16) of float32 `values`, round-to-nearest-even; NaN stays NaN."""
     bits = values.view(np.uint32)

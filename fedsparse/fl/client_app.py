@@ -30,12 +30,10 @@ from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl import faults
 from fedsparse.fl.node_setup import SETUP
 from fedsparse.fl.node_state import ContextMaskStore, DiskMaskStore, MaskStore, node_folder
-from fedsparse.fl.payload import decode_masks, decode_state, encode_state
-from fedsparse.fl.strategies.base import float_state
-from fedsparse.fl.strategies.initial_mask import criterion_options
+from fedsparse.fl.payload import decode_masks, decode_state, encode_state, float_state
 from fedsparse.logs import quiet_routine
-from fedsparse.sparse.criteria import score
 from fedsparse.sparse.mask import Mask
+from fedsparse.sparse.mask_spec import MaskSpec
 from fedsparse.train.client_update import client_generator, client_update
 
 quiet_routine()  # in each client actor: Flower's routine shutdown notice only at log_level=debug
@@ -130,8 +128,8 @@ def score_locally(msg: Message, context: Context) -> Message:
     x, y = (t.to(exp.cfg.client_device) for t in exp.client_train(pid))
     batches = [(x[i:i + exp.cfg.batch_size], y[i:i + exp.cfg.batch_size])
                for i in range(0, len(y), exp.cfg.batch_size)]
-    scores = score(exp.cfg.criterion, model, exp.masked_names, batches,
-                   generator=client_generator(exp.cfg.seed, 0, pid), **criterion_options(exp.cfg))
+    scores = MaskSpec.from_config(exp.cfg).score(model, exp.masked_names, batches,
+                                                 generator=client_generator(exp.cfg.seed, 0, pid))
     arrays = encode_state(scores, [], None, send_positions=False, codec=exp.cfg.codec,  # to CPU
                           value_dtype="float32")
     return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord(

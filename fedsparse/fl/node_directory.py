@@ -4,13 +4,15 @@ node where the engine can say.
 A node's partition is its `node_config["partition-id"]`. Flower's simulation engine gives the i-th
 of the `num_supernodes` nodes it registers `partition-id = i`; node ids are random and
 `Grid.get_node_ids()` is an unordered set, so no public API gives the ServerApp that mapping.
-Where this process runs the engine with fedsparse's message extractor (flwr 1.41,
+Where this process runs the engine with fedsparse's message extractor (the Flower patches,
 `runner.run_simulation`), the extractor is handed the engine's own mapping and passes it on
-(`vce_queue.engine_partitions`, the one use of Flower internals): no message at all, whatever the
-number of nodes. Anywhere else (the Deployment Engine, where each SuperNode is started with its
-own `--node-config "partition-id=i ..."`; `flwr run` on a local simulation; another flwr version)
+(`flower_patches.engine_partitions`): no message at all, whatever the number of nodes. Anywhere
+else (the Deployment Engine, where each SuperNode is started with its own
+`--node-config "partition-id=i ..."`; `flwr run` on a local simulation; the patches off)
 the server asks every node once (`query.partition`: an empty message, answered with the node's
-partition id), as it did before, and records those transfers with `record`.
+partition id). Those transfers are the engine's cost of finding its nodes, not the method's: they
+go to the directory's own ledger (`discovery`, reported as `node_discovery` in summary.json), so a
+run's metric rows are the same on every engine and with the patches on or off.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from flwr.app import Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
-from fedsparse.fl import vce_queue
+from fedsparse.comm import CommLedger
 from fedsparse.fl.receive import replies_as_they_arrive
 from fedsparse.fl.wire import message_bytes, outgoing_bytes
 
@@ -38,8 +40,10 @@ Record = Callable[[int, int, str, int], None]
 def find_nodes(grid: Grid, num_clients: int, record: Record) -> dict[int, int]:
     """Partition id -> node id of the `num_clients` nodes (partition ids must be exactly
     0..num_clients-1: one node per partition)."""
+    from fedsparse.fl import flower_patches
+
     deadline = time.monotonic() + NODE_WAIT_S
-    engine = vce_queue.engine_partitions(grid, NODE_WAIT_S)
+    engine = flower_patches.engine_partitions(grid, NODE_WAIT_S)
     if engine is not None:
         node_of = {pid: nid for nid, pid in engine.items()}
     else:
@@ -75,8 +79,10 @@ class NodeDirectory(Mapping[int, int]):
     """Partition id -> node id, found (`find_nodes`) on first use, so that the server's own
     start-up work runs while the engine starts its client actors."""
 
-    def __init__(self, grid: Grid, num_clients: int, record: Record) -> None:
-        self._find = lambda: find_nodes(grid, num_clients, record)
+    def __init__(self, grid: Grid, num_clients: int) -> None:
+        self.discovery = CommLedger()
+        """This session's `query.partition` transfers (none where the engine says)."""
+        self._find = lambda: find_nodes(grid, num_clients, self.discovery.record)
         self._node_of: dict[int, int] | None = None
 
     def resolve(self) -> dict[int, int]:

@@ -23,6 +23,13 @@ class PayloadError(ValueError):
     """A received payload does not fit the model (keys, sizes, values): it is rejected."""
 
 
+def float_state(model: torch.nn.Module, copy: bool = True) -> dict[str, torch.Tensor]:
+    """The model's floating-point state (parameters and float buffers such as BN statistics): what
+    a payload carries; with `copy=False` the tensors are the model's own (to read, e.g. to encode)."""
+    return {n: t.detach().clone() if copy else t.detach()
+            for n, t in model.state_dict().items() if t.is_floating_point()}
+
+
 def _dense_names(shapes: dict[str, torch.Size], masked: Sequence[str]) -> list[str]:
     return [n for n in shapes if n not in masked]
 
@@ -32,6 +39,10 @@ def encode_state(state: dict[str, torch.Tensor], masked: Sequence[str], mask: Ma
     """Pack `state` (float tensors) into a record; masked tensors send only their active values."""
     if masked and mask is None:
         raise ValueError("masked tensors need a mask")
+    for n in masked:
+        if mask[n].dtype != torch.bool or mask[n].shape != state[n].shape:
+            raise ValueError(f"mask of '{n}' must be bool of shape {tuple(state[n].shape)}, got "
+                             f"{mask[n].dtype} {tuple(mask[n].shape)}")
     flat_masks = {n: mask[n].reshape(-1).cpu().numpy() for n in masked} if mask is not None else {}
     flat = {n: state[n].detach().reshape(-1).cpu().to(torch.float32).numpy() for n in state}
     # numpy's nonzero + take: 1 ms for CIFAR10Net at density 0.2, torch's boolean index 4 ms

@@ -37,19 +37,11 @@ from fedsparse.metrics.plots import make_plots
 from fedsparse.metrics.progress import RoundProgress
 from fedsparse.metrics.run_folder import NODES_DIR, RunFolder
 from fedsparse.metrics.summary import summarize
+from fedsparse.prepare import prepare, server_device
 
 log = logging.getLogger("fedsparse")
 
 ROUND_TIMEOUT_S = 3600.0
-
-
-def server_device(cfg: Config) -> torch.device:
-    """cuda when available (or asked for), else cpu."""
-    if cfg.server_device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("server_device='cuda' but no CUDA device is visible; use auto or cpu")
-    if cfg.server_device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.server_device)
 
 
 class ServerEvaluator:
@@ -106,18 +98,17 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
 
     Nodes get their setup with their first message (fedsparse.fl.node_setup); which node holds
     which partition is looked up when first needed (fedsparse.fl.node_directory), at the latest
-    before round 0's row, so that on an engine where that takes a message to every node those
-    transfers are in round 0 (or, resuming, in the restart's entry)."""
+    before round 0's row; where that takes a message to every node, those transfers go to
+    summary.json's `node_discovery`, not to the rows."""
     t_start = time.perf_counter()
     exp = experiment_from_yaml(cfg.to_yaml())
     device = server_device(cfg)
-    strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy)(exp, device, {})
+    strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy).load()(exp, device, {})
     state_dir = str(run.path_for(NODES_DIR).resolve()) if cfg.checkpoint_every > 0 else None
     # the run's config as `config.yaml` records it: resumed without changed settings, a node's
     # setup is the very text (and size) an uninterrupted run sends
     strategy.node_setup = NodeSetup(replace(cfg, resume=None).wire_yaml(), state_dir)
-    record = strategy.ledger.record if cfg.resume is None else strategy.node_setup.resent.record
-    nodes = strategy.node_of = NodeDirectory(grid, cfg.num_clients, record)
+    nodes = strategy.node_of = NodeDirectory(grid, cfg.num_clients)
     first_round, restart = 1, None
     if cfg.resume is None:
         strategy.initialize(grid)
@@ -164,6 +155,9 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     summary = summarize(run.read_metrics())
     summary["server_device"] = str(device)
     summary["restarts"] = run.read_restarts()
+    found = nodes.discovery.cumulative()  # this session's, as each restart asks again
+    summary["node_discovery"] = {"upload_bytes": found["upload_bytes"],
+                                 "download_bytes": found["download_bytes"]}
     run.write_summary(summary)
     make_plots(run)
 
@@ -178,9 +172,7 @@ def _resume(cfg: Config, run: RunFolder, strategy: SparseFedAvg) -> tuple[int, d
     in `restarts.json`.
 
     The restarted nodes have lost their setup (and have new node ids). The setup sent to them
-    again (and, on an engine that does not say which node holds which partition, the
-    `query.partition` round trip) is the restart's own cost, kept out of the metrics and recorded
-    in the entry, brought up to date after every round (`_update_restart`). Metric rows after the
+    again is the restart's own cost, kept out of the metrics and recorded in the entry, brought up to date after every round (`_update_restart`). Metric rows after the
     checkpointed round (written before the interruption) are dropped and will be written again.
     """
     done, state = load_checkpoint(run.path)
@@ -221,8 +213,6 @@ def main(grid: Grid, context: Context) -> None:
     """`flwr run .` entry: the settings come from the run config (`fl/run_config.py`). As with
     `python -m simulations.cifar_noniid`, bad input stops it with one line before any work (and
     no run folder), and the split heatmap is written and the run folder printed first."""
-    from fedsparse.runner import prepare
-
     try:
         cfg = load_config(*load_args(context.run_config, grid.run.override_config))
         run = prepare(cfg)

@@ -6,7 +6,7 @@
 - `invert`: negate the criterion's scores, so the complement ranking is kept (the weights the
   criterion rates lowest).
 
-All three only need torch; `fl/strategies/initial_mask.py` applies them (config `mask_ablation`).
+All three only need torch; `sparse/initial_mask.py` applies them (config `mask_ablation`).
 """
 
 from __future__ import annotations

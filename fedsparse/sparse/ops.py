@@ -1,4 +1,5 @@
-"""Prune / grow operations on masks, and the weight re-initialisation that goes with them.
+"""Prune / grow selections on masks, and the weight re-initialisation that goes with them (the
+prune/grow step built on them: fedsparse.sparse.prune_grow).
 
 All operations return a new `Mask`; layers absent from `k` are left as they are. Ties go to the
 lower flat index.
@@ -44,21 +45,6 @@ def prune_lowest(mask: Mask, scores: dict[str, torch.Tensor], k: dict[str, int])
 def grow_highest(mask: Mask, scores: dict[str, torch.Tensor], k: dict[str, int]) -> Mask:
     """Activate the k[name] highest-scoring inactive weights of each layer (all if fewer)."""
     return _update(mask, scores, k, grow=True)
-
-
-def readjust(
-    mask: Mask,
-    magnitude_scores: dict[str, torch.Tensor],
-    growth_scores: dict[str, torch.Tensor],
-    fraction: float,
-) -> Mask:
-    """The FedDST / RigL step: per layer prune round(fraction * active) weights by lowest
-    `magnitude_scores`, then grow as many by highest `growth_scores` among the weights inactive
-    after pruning (a weight just pruned may come back). Layer densities are unchanged."""
-    if not 0.0 <= fraction <= 1.0:
-        raise ConfigError(f"readjust fraction must be in [0, 1], got {fraction}")
-    k = {n: round(fraction * int(m.sum())) for n, m in mask.items()}
-    return grow_highest(prune_lowest(mask, magnitude_scores, k), growth_scores, k)
 
 
 @torch.no_grad()

@@ -1,6 +1,5 @@
-"""Server strategies, one file each, behind the `STRATEGIES` registry."""
+"""Server strategies, one file each, declared in the `STRATEGIES` registry (which imports no Flower)."""
 
-from fedsparse.fl.strategies import feddst, fedavg, fedavgm, fedprox, fixed_mask  # noqa: F401
-from fedsparse.fl.strategies.registry import STRATEGIES
+from fedsparse.fl.strategies.registry import STRATEGIES, StrategyEntry
 
-__all__ = ["STRATEGIES"]
+__all__ = ["STRATEGIES", "StrategyEntry"]

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,21 +22,15 @@ from fedsparse.comm import CommLedger, reference_download_bits, reference_upload
 from fedsparse.experiment import Experiment
 from fedsparse.fl import faults
 from fedsparse.fl.node_setup import NodeSetup
-from fedsparse.fl.payload import PayloadError, decode_state, encode_state
+from fedsparse.fl.payload import PayloadError, decode_state, encode_state, float_state
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.server_threads import clients_waiting
 from fedsparse.fl.wire import message_bytes
 from fedsparse.sparse.aggregate import sparse_average
+from fedsparse.sparse.initial_mask import InputSelection
 from fedsparse.sparse.mask import Mask
 
 log = logging.getLogger("fedsparse")
-
-
-def float_state(model: torch.nn.Module, copy: bool = True) -> dict[str, torch.Tensor]:
-    """The model's floating-point state (parameters and float buffers such as BN statistics);
-    with `copy=False` the tensors are the model's own (to read, e.g. to encode them)."""
-    return {n: t.detach().clone() if copy else t.detach()
-            for n, t in model.state_dict().items() if t.is_floating_point()}
 
 
 @dataclass(frozen=True)
@@ -58,8 +52,6 @@ class _HeldMask:
 class SparseFedAvg(Strategy):
     """FedAvg over the support of a global mask (dense when the strategy is not sparse)."""
 
-    sparse: ClassVar[bool] = False
-
     def __init__(self, exp: Experiment, device: torch.device, node_of: Mapping[int, int]) -> None:
         self.exp = exp
         self.cfg = exp.cfg
@@ -76,6 +68,7 @@ class SparseFedAvg(Strategy):
         self._sent_version: dict[int, int] = {}
         self.ledger = CommLedger()
         self.round_info: dict[str, Any] = {}
+        self.input_selection: InputSelection | None = None  # set with the initial mask
 
     # ---------------------------------------------------------------- hooks for subclasses
     def initialize(self, grid: Grid) -> None:
@@ -118,12 +111,12 @@ class SparseFedAvg(Strategy):
         for n in self.masked:
             self.state[n] = self.state[n] * mask[n]
 
-    def _record(self, server_round: int, pid: int, direction: str, msg: Message,
-                reference_bits: int) -> None:
-        self.ledger.record(server_round, pid, direction, message_bytes(msg), reference_bits)
+    def record_received(self, server_round: int, pid: int, msg: Message, reference_bits: int) -> None:
+        """Ledger entry of a reply that arrived from `pid` (its size as serialized)."""
+        self.ledger.record(server_round, pid, "up", message_bytes(msg), reference_bits)
 
-    def _record_sent(self, server_round: int, pids: list[int], messages: list[Message],
-                     refs: list[int]) -> None:
+    def record_sent(self, server_round: int, pids: list[int], messages: list[Message],
+                    refs: list[int]) -> None:
         """Ledger entries of the messages about to go to `pids` (sizes as serialized)."""
         self.node_setup.record_sent(self.ledger, server_round, pids, messages, refs)
 
@@ -187,7 +180,7 @@ class SparseFedAvg(Strategy):
             refs.append(ref)
             self._sent_version[pid] = self.mask_version
             messages.append(msg)
-        self._record_sent(server_round, pids, messages, refs)
+        self.record_sent(server_round, pids, messages, refs)
         self.round_info = {"clients": pids, "draws": dict(draws)}
         return messages
 
@@ -207,7 +200,7 @@ class SparseFedAvg(Strategy):
                                          max_active=held.active)
         ref = reference_upload_bits(self.n_masked, self.n_dense, held.density, readjusted=sent,
                                     sparsity=self.cfg.sparsity)
-        self._record(server_round, pid, "up", reply, ref)
+        self.record_received(server_round, pid, reply, ref)
         self.client_mask_version[pid] = self._sent_version[pid]  # the client now holds that mask
         return pid, state, mask, float(metrics["num-examples"]), dict(metrics)
 
@@ -240,7 +233,7 @@ class SparseFedAvg(Strategy):
                 received.append(self._decode_reply(server_round, pid, reply, held))
             except (PayloadError, KeyError, TypeError, ValueError) as e:
                 failures["rejected"] += 1
-                self._record(server_round, pid, "up", reply, 0)  # its bytes did arrive
+                self.record_received(server_round, pid, reply, 0)  # its bytes did arrive
                 log.warning("round %d: rejected the reply of client %d: %s", server_round, pid, e)
         received.sort(key=lambda r: r[0])  # reduce in partition order, whatever the arrival order
         failures["missing"] = len(sampled - heard)

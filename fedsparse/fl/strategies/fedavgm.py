@@ -9,11 +9,9 @@ import torch
 
 from fedsparse.experiment import Experiment
 from fedsparse.fl.strategies.base import SparseFedAvg
-from fedsparse.fl.strategies.registry import STRATEGIES
 from fedsparse.sparse.mask import Mask
 
 
-@STRATEGIES.register("fedavgm")
 class FedAvgM(SparseFedAvg):
     """v <- beta v + (avg - w); w <- w + server_lr v."""
 

@@ -42,18 +42,14 @@ from flwr.serverapp import Grid
 
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import initial_mask
-from fedsparse.fl.strategies.registry import STRATEGIES
 from fedsparse.sparse.budgets import layer_budget
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import prune_lowest
+from fedsparse.sparse.prune_grow import RuleInputs, readjust
 from fedsparse.sparse.schedules import DROP_SCHEDULES
 
 
-@STRATEGIES.register("feddst")
 class FedDST(SparseFedAvg):
     """FedDST with a per-layer budget fixed at `1 - sparsity` density."""
-
-    sparse = True
 
     def initialize(self, grid: Grid) -> None:
         self.budget = layer_budget(self.cfg.budget, {n: self.shapes[n] for n in self.masked},
@@ -87,8 +83,9 @@ class FedDST(SparseFedAvg):
 
     def server_update(self, server_round: int, average: dict[str, torch.Tensor],
                       union: Mask | None) -> None:
+        """Prune each layer of the union of the client masks back to its budget by the magnitude
+        of the average (no growth)."""
         assert union is not None
-        magnitude = {n: average[n].abs() for n in self.masked}
         excess = {n: max(0, int(union[n].sum()) - self.budget[n]) for n in self.masked}
         self.state = average
-        self.set_mask(prune_lowest(union, magnitude, excess))
+        self.set_mask(readjust(union, RuleInputs(weights=average), excess, grow=None).mask)

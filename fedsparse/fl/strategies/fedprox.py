@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fedsparse.fl.strategies.base import SparseFedAvg
-from fedsparse.fl.strategies.registry import STRATEGIES
 
 DEFAULT_MU = 0.01
 
 
-@STRATEGIES.register("fedprox")
 class FedProx(SparseFedAvg):
     """Dense FedAvg whose clients add a proximal term (mu = `proximal_mu`, 0.01 if unset).
 

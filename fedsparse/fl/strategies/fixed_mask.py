@@ -6,14 +6,10 @@ from flwr.serverapp import Grid
 
 from fedsparse.fl.strategies.base import SparseFedAvg
 from fedsparse.fl.strategies.initial_mask import initial_mask
-from fedsparse.fl.strategies.registry import STRATEGIES
 
 
-@STRATEGIES.register("fixed_mask")
 class FixedMask(SparseFedAvg):
     """The mask chosen before round 1 never changes; clients train on it."""
-
-    sparse = True
 
     def initialize(self, grid: Grid) -> None:
         self.set_mask(initial_mask(self, grid))

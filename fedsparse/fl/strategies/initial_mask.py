@@ -1,4 +1,6 @@
-"""The initial global mask of sparse strategies: any criterion, scored on the server or federated."""
+"""The federated side of the initial global mask: the server's proxy set, the round-0 score
+exchange with clients (bytes recorded in the ledger), and the mask's run-folder artifacts. The mask
+itself is built by fedsparse/sparse/initial_mask.py."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ import torch
 from flwr.app import ConfigRecord, Message, MessageType
 from flwr.serverapp import Grid
 
-from fedsparse.config import Config
-from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import decode_state, encode_state
 from fedsparse.fl.receive import replies_as_they_arrive
@@ -19,14 +19,10 @@ from fedsparse.fl.sampling import sample_clients
 from fedsparse.metrics.importance_map import save_importance_map
 from fedsparse.metrics.run_folder import RunFolder, to_jsonable
 from fedsparse.models import build_model
-from fedsparse.models.prunable import first_layer_name
-from fedsparse.sparse.ablation import invert_scores, reinit_kept, shuffle_within_layers
-from fedsparse.sparse.budgets import layer_budget
 from fedsparse.sparse.cost import model_cost
-from fedsparse.sparse.criteria import score, synflow_mask
-from fedsparse.sparse.input_features import cover_inputs, importance_shape, input_keep_mask
+from fedsparse.sparse.initial_mask import build_initial_mask
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.select import input_feature_selection, select_mask
+from fedsparse.sparse.mask_spec import MaskSpec
 
 SCORE_BATCH = 64
 
@@ -42,12 +38,6 @@ def proxy_batches(exp: Experiment) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(x[i:i + SCORE_BATCH], y[i:i + SCORE_BATCH]) for i in range(0, len(y), SCORE_BATCH)]
 
 
-def budget_densities(exp: Experiment, shapes: dict[str, torch.Size]) -> dict[str, float]:
-    counts = layer_budget(exp.cfg.budget, {n: shapes[n] for n in exp.masked_names},
-                          1.0 - exp.cfg.sparsity)
-    return {n: counts[n] / int(np.prod(shapes[n])) for n in counts}
-
-
 def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: ANN001
     """Round 0: sampled clients score the initial model on their own data; the server averages
     the scores weighted by sample counts. Both transfers are recorded in the ledger."""
@@ -60,7 +50,7 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
         content = strategy.node_setup.content(pid, {"arrays": record, "config": ConfigRecord({"round": 0})})
         msg = Message(content, dst_node_id=strategy.node_of[pid], message_type=f"{MessageType.QUERY}.score")
         messages.append(msg)
-    strategy._record_sent(0, pids, messages, [0] * len(pids))
+    strategy.record_sent(0, pids, messages, [0] * len(pids))
     shapes = {n: strategy.shapes[n] for n in strategy.masked}
     total: dict[str, torch.Tensor] = {n: torch.zeros(s, dtype=torch.float64) for n, s in shapes.items()}
     weight = 0.0
@@ -71,7 +61,7 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
         metrics = reply.content["metrics"]
         strategy.node_setup.confirm(int(metrics["partition-id"]))
         scores, _, _ = decode_state(reply.content["arrays"], shapes, [], None, value_dtype="float32")
-        strategy._record(0, int(metrics["partition-id"]), "up", reply, 0)
+        strategy.record_received(0, int(metrics["partition-id"]), reply, 0)
         n = float(metrics["num-examples"])
         for name in total:
             total[name] += n * scores[name].double()
@@ -79,94 +69,27 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
     return {n: (t / weight).float() for n, t in total.items()}
 
 
-def criterion_options(cfg: Config) -> dict[str, Any]:
-    """Options the configured criterion reads from the config (the learned scorer's file)."""
-    return {"scorer_path": cfg.scorer_path} if cfg.criterion == "learned" else {}
-
-
 def initial_mask(strategy, grid: Grid) -> Mask:  # noqa: ANN001
-    """Choose the starting mask with `criterion` at density 1 - sparsity under the layer budget,
-    then apply the input-feature selection (`input_keep` < 1) and the ablation (`mask_ablation`).
-
-    SynFlow prunes iteratively and has no single ranking: `invert` and the input importance use
-    its one-shot scores (one SynFlow pass at the dense model); without `invert` the mask is the
-    iterative SynFlow mask (restricted to the kept inputs when inputs are selected).
-    """
+    """The strategy's starting mask (`fedsparse.sparse.initial_mask.build_initial_mask` with the
+    run's `MaskSpec`), scored on the server's proxy set or, with `scoring=federated`, by the
+    round-0 clients. Adopts the reinit ablation's weights and keeps the input selection on the
+    strategy (`input_selection`, written by `write_mask_artifacts`)."""
     exp, cfg = strategy.exp, strategy.cfg
-    model = exp.new_model()
-    names = exp.masked_names
-    shape = (exp.data.in_channels, *exp.data.image_size)
-    iterative_synflow = cfg.criterion == "synflow" and cfg.mask_ablation != "invert"
-    scores: dict[str, torch.Tensor] | None = None
-    if cfg.criterion == "synflow":
-        if not iterative_synflow or cfg.input_keep < 1:
-            scores = score("synflow", model, names, None, input_shape=shape)
-    elif cfg.scoring == "federated":
-        scores = federated_scores(strategy, grid)
-    else:
-        gen = torch.Generator().manual_seed(cfg.seed)
-        scores = score(cfg.criterion, model, names, proxy_batches(exp), generator=gen,
-                       **criterion_options(cfg))
-    if scores is not None and cfg.mask_ablation == "invert":
-        scores = invert_scores(scores)
-    allowed = select_inputs(strategy, model, scores) if cfg.input_keep < 1 else {}
-    if iterative_synflow:
-        densities = budget_densities(exp, strategy.shapes)
-        start = None
-        if allowed:
-            start = Mask({n: allowed.get(n, torch.ones(strategy.shapes[n], dtype=torch.bool))
-                          for n in names})
-            densities = {n: min(d, start[n].float().mean().item()) for n, d in densities.items()}
-        mask = synflow_mask(model, names, densities, input_shape=shape, mask=start)
-    else:
-        assert scores is not None
-        ranked = {n: s.masked_fill(~allowed[n].to(s.device), float("-inf")) if n in allowed else s
-                  for n, s in scores.items()}
-        mask = select_mask(ranked, 1.0 - cfg.sparsity, scope="layer", budget=cfg.budget)
-        mask = Mask({n: m & allowed[n].to(m.device) if n in allowed else m for n, m in mask.items()})
-    if allowed and cfg.mask_ablation != "shuffle":
-        assert scores is not None
-        sel = strategy.input_selection
-        first = sel["layer"]
-        covered = cover_inputs(mask[first], scores[first], sel["kept_index"])
-        mask = Mask({n: covered.to(m.device) if n == first else m for n, m in mask.items()})
-    if cfg.mask_ablation == "shuffle":
-        mask = shuffle_within_layers(mask, _stream(cfg.seed, SHUFFLE_STREAM), allowed)
-    elif cfg.mask_ablation == "reinit":
-        fresh = build_model(cfg.model, exp.data.num_classes, exp.data.in_channels,
-                            exp.data.image_size[0], seed=_derived_seed(cfg.seed, REINIT_STREAM))
-        strategy.state = reinit_kept(strategy.state, mask,
-                                     {n: p.detach() for n, p in fresh.named_parameters()})
-    return mask
+    spec = MaskSpec.from_config(cfg)
+    federated = cfg.scoring == "federated" and spec.scores_data
+    data = exp.data
 
+    def fresh_model(seed: int) -> torch.nn.Module:
+        return build_model(cfg.model, data.num_classes, data.in_channels, data.image_size[0], seed=seed)
 
-SHUFFLE_STREAM, REINIT_STREAM = 13, 17
-
-
-def _derived_seed(seed: int, stream: int) -> int:
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0]) % (2**31 - 1)
-
-
-def _stream(seed: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_derived_seed(seed, stream))
-
-
-def select_inputs(strategy, model: torch.nn.Module,  # noqa: ANN001
-                  scores: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
-    """Induced feature selection: keep the `input_keep` fraction of the first layer's inputs with
-    the largest summed scores; returns {first layer: allowed positions} and stores the kept index
-    and the importance map on the strategy (`input_selection`, written by `write_mask_artifacts`)."""
-    exp, cfg = strategy.exp, strategy.cfg
-    first = first_layer_name(model)
-    if first not in exp.masked_names:
-        raise ConfigError(f"input_keep={cfg.input_keep} needs the first layer '{first}' masked "
-                          "(a sparse strategy and keep_first_dense=false)")
-    assert scores is not None
-    n_in = strategy.shapes[first][1]
-    view = importance_shape(n_in, exp.data.in_channels, exp.data.image_size)
-    kept_index, importance = input_feature_selection(scores[first].cpu(), cfg.input_keep, view)
-    strategy.input_selection = {"layer": first, "kept_index": kept_index, "importance": importance}
-    return {first: input_keep_mask(strategy.shapes[first], kept_index)}
+    result = build_initial_mask(
+        exp.new_model(), exp.masked_names, spec, cfg.seed, (data.in_channels, *data.image_size),
+        batches=None if federated or not spec.scores_data else proxy_batches(exp),
+        scores=federated_scores(strategy, grid) if federated else None, fresh_model=fresh_model)
+    if result.weights is not None:
+        strategy.state.update({n: w.to(strategy.device) for n, w in result.weights.items()})
+    strategy.input_selection = result.input_selection
+    return result.mask
 
 
 def write_mask_artifacts(strategy, run: RunFolder) -> None:  # noqa: ANN001
@@ -182,12 +105,12 @@ def write_mask_artifacts(strategy, run: RunFolder) -> None:  # noqa: ANN001
     info: dict[str, Any] = {"density": mask.density(), "layer_density": mask.layer_densities(),
                             "mask_ablation": exp.cfg.mask_ablation, "input_keep": exp.cfg.input_keep,
                             **model_cost(exp.new_model(), mask, shape)}
-    selection = getattr(strategy, "input_selection", None)
+    selection = strategy.input_selection
     if selection is not None:
-        np.save(run.path_for("kept_inputs.npy"), selection["kept_index"].numpy())
-        np.save(run.path_for("input_importance.npy"), selection["importance"].numpy())
-        save_importance_map(selection["importance"], selection["kept_index"],
+        np.save(run.path_for("kept_inputs.npy"), selection.kept_index.numpy())
+        np.save(run.path_for("input_importance.npy"), selection.importance.numpy())
+        save_importance_map(selection.importance, selection.kept_index,
                             run.path_for("input_importance.png"),
                             title=f"{exp.cfg.criterion} ({exp.cfg.scoring}), {exp.data.name}")
-        info["inputs_selected"] = int(selection["kept_index"].numel())
+        info["inputs_selected"] = int(selection.kept_index.numel())
     run.path_for("initial_mask.json").write_text(json.dumps(to_jsonable(info), indent=2) + "\n")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fedsparse.config import Config
 from fedsparse.metrics.loggers.registry import LOGGERS
 from fedsparse.metrics.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from fedsparse.config import Config
 
 
 @LOGGERS.register("none")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fedsparse.config import Config
 from fedsparse.metrics.loggers.base import RunLogger
 from fedsparse.metrics.loggers.registry import LOGGERS
 from fedsparse.metrics.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from fedsparse.config import Config
 
 TENSORBOARD_DIR = "tensorboard"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
@@ -10,6 +12,12 @@ from fedsparse.sparse.criteria.gradients import (loss_gradient, masked_leaves, n
 from fedsparse.sparse.criteria.registry import CRITERIA, Batches
 from fedsparse.sparse.criteria.side_effects import no_side_effects
 from fedsparse.sparse.mask import Mask
+
+
+def gradient_magnitude(grads: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """|dL/dw| in float32 of given loss gradients: this criterion's score, and the `gradient`
+    growth rule's (fedsparse.sparse.prune_grow)."""
+    return {n: g.abs().to(torch.float32) for n, g in grads.items()}
 
 
 @CRITERIA.register("gradient")
@@ -22,4 +30,4 @@ def gradient_scores(model: nn.Module, names: list[str], batches: Batches | None,
     with no_side_effects(model, batchnorm_train=True):
         leaves = masked_leaves(named_weights(model, names), mask)
         grads = loss_gradient(model, leaves, batches)
-    return {n: g.abs().to(torch.float32) for n, g in grads.items()}
+    return gradient_magnitude(grads)

@@ -7,9 +7,12 @@ Here higher = keep, so the returned score is -S = w * (H g): keeping the top of 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
+from fedsparse.plugin_options import option
 from fedsparse.sparse.criteria.gradients import (batch_loss, finish, loss_gradient, masked_leaves,
                                                  named_weights, require_batches)
 from fedsparse.sparse.criteria.registry import CRITERIA, Batches
@@ -38,7 +41,15 @@ def hessian_gradient(model: nn.Module, leaves: dict[str, Tensor], batches: Batch
     return hg
 
 
-@CRITERIA.register("grasp")
+@dataclass(frozen=True)
+class GraspOptions:
+    """Options of `grasp` (config `criterion_options`)."""
+
+    temperature: float = option(1.0, "divides the logits inside the loss (the GraSP reference "
+                                "code uses 200)", lo=0, lo_open=True)
+
+
+@CRITERIA.register("grasp", options=GraspOptions)
 def grasp_scores(model: nn.Module, names: list[str], batches: Batches | None,
                  mask: Mask | None = None, generator: torch.Generator | None = None,
                  temperature: float = 1.0) -> dict[str, Tensor]:

@@ -7,14 +7,15 @@ keep. Features (`weight_features`), per masked tensor, each divided by its root 
 that tensor so that the scorer sees the same scale in every layer and model:
   w (the initial value), g (dL/dw summed over the scoring batches), w * g.
 `fedsparse/bench/autosparse.py` makes the labels and trains a scorer; it is saved as a plain .npz
-of float arrays (no pickle) and loaded here from the criterion option `scorer_path` (config key
-`scorer_path`).
+of float arrays (no pickle) and loaded here from the criterion option `scorer_path` (set by the
+top-level config key `scorer_path`, see `LearnedOptions`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from fedsparse.errors import ConfigError
+from fedsparse.plugin_options import option
 from fedsparse.sparse.criteria.gradients import (finish, loss_gradient, masked_leaves,
                                                  named_weights, require_batches)
 from fedsparse.sparse.criteria.registry import CRITERIA, Batches
@@ -140,7 +142,16 @@ def initial_features(model: nn.Module, names: list[str], batches: Batches,
     return weight_features(leaves, grads)
 
 
-@CRITERIA.register("learned")
+@dataclass(frozen=True)
+class LearnedOptions:
+    """Options of `learned`: the scorer file, read from the top-level config key `scorer_path`
+    (kept there for existing YAML files), not from `criterion_options`."""
+
+    scorer_path: str | None = option(None, "the scorer (python -m simulations.train_scorer)",
+                                     config_key="scorer_path")
+
+
+@CRITERIA.register("learned", options=LearnedOptions)
 def learned_scores(model: nn.Module, names: list[str], batches: Batches | None,
                    mask: Mask | None = None, generator: torch.Generator | None = None,
                    scorer_path: str | None = None) -> dict[str, Tensor]:

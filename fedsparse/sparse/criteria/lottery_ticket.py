@@ -13,19 +13,37 @@ values, training the kept weights is the "rewind to initialisation" lottery tick
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fedsparse.plugin_options import option
+from fedsparse.sparse.budgets import BUDGETS
 from fedsparse.sparse.criteria.gradients import finish, named_weights, require_batches
 from fedsparse.sparse.criteria.registry import CRITERIA, Batches
 from fedsparse.sparse.lottery import iterative_magnitude_pruning
 from fedsparse.sparse.mask import Mask
 from fedsparse.sparse.masked_optim import MaskedOptimizer
+from fedsparse.sparse.select import SCOPES
 
 
-@CRITERIA.register("lottery")
+@dataclass(frozen=True)
+class LotteryOptions:
+    """Options of `lottery` (config `criterion_options`): its iterative magnitude pruning."""
+
+    iterations: int = option(5, "prune-train-rewind rounds", lo=1, hi=1000)
+    final_density: float = option(0.02, "kept fraction after the last round", lo=0, hi=1,
+                                  lo_open=True)
+    epochs: int = option(3, "training passes over the batches per round", lo=1, hi=10_000)
+    lr: float = option(0.05, "SGD learning rate of that training", lo=0, lo_open=True)
+    momentum: float = option(0.9, "SGD momentum of that training", lo=0, hi=1, hi_open=True)
+    scope: str = option("layer", "magnitude ranking per layer or across layers", choices=SCOPES)
+    budget: str = option("erk", "per-layer kept counts with scope=layer", choices=BUDGETS.names)
+
+
+@CRITERIA.register("lottery", options=LotteryOptions)
 def lottery_scores(model: nn.Module, names: list[str], batches: Batches | None,
                    mask: Mask | None = None, generator: torch.Generator | None = None,
                    iterations: int = 5, final_density: float = 0.02, epochs: int = 3,

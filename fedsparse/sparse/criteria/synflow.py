@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from fedsparse.errors import ConfigError
+from fedsparse.plugin_options import option
 from fedsparse.sparse.criteria.gradients import finish, named_weights
 from fedsparse.sparse.criteria.registry import CRITERIA, Batches
 from fedsparse.sparse.mask import Mask
@@ -144,7 +146,15 @@ def synflow_mask(model: nn.Module, names: list[str], density: float | Mapping[st
     return _prune(twin, abs_weights, start, targets, iterations, input_shape)
 
 
-@CRITERIA.register("synflow")
+@dataclass(frozen=True)
+class SynflowOptions:
+    """Options of `synflow` (config `criterion_options`)."""
+
+    iterations: int = option(100, "scoring/pruning steps of the iterative mask (1 = single-shot)",
+                             lo=1, hi=100_000)
+
+
+@CRITERIA.register("synflow", options=SynflowOptions)
 def synflow_scores(model: nn.Module, names: list[str], batches: Batches | None,
                    mask: Mask | None = None, generator: torch.Generator | None = None,
                    density: float | Mapping[str, float] | None = None, iterations: int = 100,

@@ -8,11 +8,11 @@ messages in flight, and far more at 10,000 nodes or during node set-up (one mess
 
 `extract_messages` does the same work in one pass: each undelivered message is checked once and
 at most one per destination node is handed to the workers and marked delivered, as before. It
-wakes when the LinkState stores an instruction (fedsparse.fl.link_events) and then looks only at
+wakes when the LinkState stores an instruction (`link_events`) and then looks only at
 the new ones, with a full pass every `TICK_S`. (Messages already delivered are not re-checked for
-expiry here; their replies, or the server's timeout, end them.) `install()` swaps it in for the
-in-memory state only, and only on the flwr version it was written against; anything else keeps
-Flower's own.
+expiry here; their replies, or the server's timeout, end them.) `install()` swaps it in (the package
+`fedsparse.fl.flower_patches` decides whether); it runs for the in-memory state only, any other
+state gets Flower's own.
 
 The extractor is also handed the engine's node id -> partition id mapping (the `partition-id` each
 node's `node_config` gets), which no public Flower API gives the ServerApp; it passes it on to the
@@ -33,7 +33,7 @@ from flwr.server.superlink.fleet.vce import vce_api
 from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
 from flwr.supercore.date import now
 
-from fedsparse.fl import link_events
+from fedsparse.fl.flower_patches import link_events
 
 TICK_S = 0.1
 """A full pass over every stored instruction this often (Flower's own tick)."""
@@ -98,10 +98,13 @@ def engine_partitions(grid: Any, timeout: float) -> dict[int, int] | None:
         return _PARTITIONS.get(state)
 
 
-def install() -> bool:
-    """Use `extract_messages`, woken by `link_events`, in this process's simulation engine; False
-    (Flower's own kept) on another flwr version."""
-    if not link_events.install():
-        return False
+def install() -> None:
+    """Use `extract_messages`, woken by `link_events`, in this process's simulation engine."""
+    link_events.install()
     vce_api.add_messages_to_queue = extract_messages
-    return True
+
+
+def uninstall() -> None:
+    """Put Flower's own extractor and LinkState store methods back."""
+    vce_api.add_messages_to_queue = _ORIGINAL
+    link_events.uninstall()
