@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,18 +40,34 @@ CASES = {**{f"method-{k}": v for k, v in METHODS.items()},
          **{f"fixed_mask-{c}": {"strategy": "fixed_mask", "criterion": c} for c in CRITERIA}}
 
 
+def _fixed_length_dir() -> Path:
+    """A fresh folder whose path has the same length on every machine and in every session: the
+    run folder's path travels in the nodes' setup (state_dir, scorer_path), so its length is
+    part of the download bytes."""
+    return Path(tempfile.mkdtemp(prefix="fedsparse-golden-", dir="/tmp"))
+
+
+@pytest.fixture
+def out_dir() -> Iterator[Path]:
+    folder = _fixed_length_dir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> str:
+def scorer() -> Iterator[str]:
     """An untrained (seeded) scorer for the learned criterion."""
     import torch
 
     from fedsparse.sparse.criteria.learned import Scorer
 
-    path = tmp_path_factory.mktemp("scorer") / "scorer.npz"
+    folder = _fixed_length_dir()
+    path = folder / "scorer.npz"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         Scorer((8,)).save(path)
-    return str(path)
+    yield str(path)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _strip(value: object) -> object:
@@ -76,8 +95,8 @@ def _same(got: object, want: object, where: str) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_golden_metrics(case: str, tmp_path: Path, scorer: str) -> None:
-    overrides = {**SMALL, **CASES[case], "output_dir": str(tmp_path)}
+def test_golden_metrics(case: str, out_dir: Path, scorer: str) -> None:
+    overrides = {**SMALL, **CASES[case], "output_dir": str(out_dir)}
     if overrides.get("criterion") == "learned":
         overrides["scorer_path"] = scorer
     cfg = load_config("cifar_noniid", [f"{k}={v}" for k, v in overrides.items()])
