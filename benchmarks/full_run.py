@@ -37,16 +37,16 @@ def main(argv: list[str]) -> None:
     rounds = sum(r["round_time_s"] for r in rows[1:])
     startup = rows[0]["wall_time_s"]
     last = rows[-1]
-    print(f"{cfg.rounds} rounds of {cfg.strategy} on {cfg.dataset}, {cfg.num_clients} clients, "
-          f"{cfg.clients_per_round} per round, {cfg.local_epochs} local epochs, run folder {run}")
+    print(f"{cfg.train.rounds} rounds of {cfg.train.strategy} on {cfg.data.dataset}, {cfg.data.num_clients} clients, "
+          f"{cfg.train.clients_per_round} per round, {cfg.train.local_epochs} local epochs, run folder {run}")
     print(f"wall time {total / 60:.1f} min: start-up {startup:.0f} s, rounds {rounds:.0f} s "
-          f"({rounds / cfg.rounds:.2f} s/round, of which evaluation {evals:.0f} s)")
+          f"({rounds / cfg.train.rounds:.2f} s/round, of which evaluation {evals:.0f} s)")
     print(f"peak memory {mem.peak / 2**30:.2f} GiB ({mem.peak / 1e9:.2f} GB), by process at the peak:")
     for name, pss in sorted(mem.at_peak.items(), key=lambda kv: -kv[1]):
         print(f"  {pss / 2**20:7.0f} MiB  {name}")
     print(f"final central accuracy {last['central_accuracy']:.4f}, "
           f"client accuracy {last['client_accuracy']:.4f}")
-    print(f"wall_min={total / 60:.2f} s_per_round={rounds / cfg.rounds:.3f} "
+    print(f"wall_min={total / 60:.2f} s_per_round={rounds / cfg.train.rounds:.3f} "
           f"peak_gb={mem.peak / 1e9:.3f} central_accuracy={last['central_accuracy']:.4f} "
           f"client_accuracy={last['client_accuracy']:.4f}")
 

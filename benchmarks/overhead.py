@@ -58,7 +58,7 @@ def plain_rounds(cfg: Config) -> float:
     """Seconds for rounds 1..R of `cfg` as a plain loop over `num_actors` worker processes."""
     yaml_text = cfg.to_yaml()
     exp = experiment_from_yaml(yaml_text)
-    strategy = STRATEGIES.get(cfg.strategy).load()(exp, torch.device("cpu"), {})
+    strategy = STRATEGIES.get(cfg.train.strategy).load()(exp, torch.device("cpu"), {})
     strategy.initialize(None)  # server-side scoring needs no grid
     evaluator = ServerEvaluator(exp, torch.device("cpu"))
     workers = num_actors(cfg)
@@ -66,8 +66,8 @@ def plain_rounds(cfg: Config) -> float:
     if pool is None:
         _init_worker(yaml_text)
     t0 = time.perf_counter()
-    for server_round in range(1, cfg.rounds + 1):
-        pids = sample_clients(cfg.seed, server_round, range(cfg.num_clients), cfg.clients_per_round)
+    for server_round in range(1, cfg.train.rounds + 1):
+        pids = sample_clients(cfg.seed, server_round, range(cfg.data.num_clients), cfg.train.clients_per_round)
         instructions = strategy.client_instructions(server_round)
         jobs = [(strategy.state, strategy.mask, pid, server_round, instructions) for pid in pids]
         results = sorted(pool.map(_train_one, jobs) if pool else map(_train_one, jobs),
@@ -76,7 +76,7 @@ def plain_rounds(cfg: Config) -> float:
         masks = list(masks) if strategy.masked else [Mask({})] * len(states)
         average, union = sparse_average(states, masks, weights, strategy.masked)
         strategy.server_update(server_round, average, union if strategy.masked else None)
-        if server_round % cfg.eval_every == 0 or server_round == cfg.rounds:
+        if server_round % cfg.runtime.eval_every == 0 or server_round == cfg.train.rounds:
             evaluator(strategy.state)
     elapsed = time.perf_counter() - t0
     if pool:
@@ -95,7 +95,7 @@ def measure(name: str, cfg: Config) -> dict[str, float]:
     sim, startup = simulator_rounds(cfg)
     plain = plain_rounds(cfg)
     eff = plain / sim
-    print(f"{name:8s} rounds={cfg.rounds} epochs={cfg.local_epochs} actors={num_actors(cfg)}: "
+    print(f"{name:8s} rounds={cfg.train.rounds} epochs={cfg.train.local_epochs} actors={num_actors(cfg)}: "
           f"plain {plain:7.2f}s  simulator {sim:7.2f}s  efficiency {eff:.3f}  "
           f"(simulator start-up {startup:.1f}s)", flush=True)
     return {f"efficiency_{name}": eff, f"plain_s_{name}": plain, f"simulator_s_{name}": sim,

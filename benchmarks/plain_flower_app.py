@@ -55,11 +55,11 @@ def train(msg: Message, context: Context) -> Message:
     model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
     cfg = exp.cfg
     x, y = exp.client_train(int(context.node_config["partition-id"]))
-    loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
+    loader = DataLoader(TensorDataset(x, y), batch_size=cfg.train.batch_size, shuffle=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
+                                weight_decay=cfg.train.weight_decay)
     model.train()
-    for _ in range(cfg.local_epochs):
+    for _ in range(cfg.train.local_epochs):
         for xb, yb in loader:
             optimizer.zero_grad()
             F.cross_entropy(model(xb), yb).backward()
@@ -70,15 +70,15 @@ def train(msg: Message, context: Context) -> Message:
 
 
 def make_server_app(cfg: Config, marks: list[float], stock_layers: bool = True) -> ServerApp:
-    """Stock FedAvg for `cfg.rounds` rounds; `marks` gets the time after each round (and round 0)."""
+    """Stock FedAvg for `cfg.train.rounds` rounds; `marks` gets the time after each round (and round 0)."""
     server = ServerApp()
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         exp = experiment_from_yaml(cfg.to_yaml())
-        strategy = FedAvg(fraction_train=cfg.clients_per_round / cfg.num_clients,
-                          fraction_evaluate=0.0, min_available_nodes=cfg.num_clients)
-        strategy.start(grid, ArrayRecord(exp.new_model().state_dict()), num_rounds=cfg.rounds,
+        strategy = FedAvg(fraction_train=cfg.train.clients_per_round / cfg.data.num_clients,
+                          fraction_evaluate=0.0, min_available_nodes=cfg.data.num_clients)
+        strategy.start(grid, ArrayRecord(exp.new_model().state_dict()), num_rounds=cfg.train.rounds,
                        train_config=ConfigRecord({"yaml": cfg.to_yaml(), "stock_layers": stock_layers}),
                        evaluate_fn=lambda rnd, arrays: marks.append(time.perf_counter()))
 

@@ -34,12 +34,12 @@ def main(argv: list[str]) -> None:
     cfg = load_config("cifar_noniid", ["strategy=fedavg", "rounds=6", "local_epochs=1",
                                        "eval_every=100000", "progress=false", f"output_dir={out}",
                                        *argv])
-    tasks = (cfg.rounds - 1) * cfg.clients_per_round
+    tasks = (cfg.train.rounds - 1) * cfg.train.clients_per_round
     plain = {}
     for stock_layers in (True, False):
         marks: list[float] = []
         flwr_run_simulation(server_app=plain_flower_app.make_server_app(cfg, marks, stock_layers),
-                            client_app=plain_flower_app.app, num_supernodes=cfg.num_clients,
+                            client_app=plain_flower_app.app, num_supernodes=cfg.data.num_clients,
                             backend_config=backend_config(cfg))
         plain[stock_layers] = marks[-1] - marks[1]
     run = run_simulation(cfg)

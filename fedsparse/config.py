@@ -1,4 +1,4 @@
-"""The run configuration: one flat typed dataclass, YAML files + `key=value` overrides, validation.
+"""The run configuration: one frozen dataclass of sections, YAML files + `key=value` overrides, validation.
 
 Loading goes through OmegaConf (typed merge of YAML and dot-list overrides); `validate` then checks
 every field's range and every registry name, so bad input fails before any work starts with one
@@ -8,11 +8,12 @@ message naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,211 +21,153 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedsparse.errors import ConfigError
+from fedsparse.sections import (SECTIONS, CommConfig, DataConfig, MaskConfig, ModelConfig,
+                                ReadjustConfig, RuntimeConfig, TrainConfig, flat_paths, get_path)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Every setting of a run. Defaults are the FedDST paper's CIFAR-10 setting."""
+    """Every setting of a run, in sections (fedsparse/sections.py). Defaults are the FedDST paper's
+    CIFAR-10 setting. Frozen and hashable; `with_` gives a changed copy by flat names."""
 
     name: str = "cifar_noniid"
     """run folder prefix: <output_dir>/<name>-<date>-<time>-s<seed>/"""
     seed: int = 0
     """seeds split, model init, sampling, client RNGs, server scoring"""
-    # data
-    dataset: str = "cifar10"
-    """dataset to load"""
-    data_dir: str | None = None
-    """local data folder or archive; null = $FEDSPARSE_DATA, else torchvision"""
-    download: bool = True
-    """allow torchvision to download when no local copy is found"""
-    split: str = "pathological"
-    """how train (and test) images are divided over clients"""
-    num_clients: int = 400
-    """number of clients (= Flower nodes, one partition each)"""
-    classes_per_client: int = 2
-    """pathological: shards (of one label each) per client"""
-    samples_per_class: int = 20
-    """pathological: images per shard"""
-    reuse_shards: bool = False
-    """pathological: draw each client's shards regardless of other clients' (clients may share
-    images), so num_clients x classes_per_client may exceed the shards the data holds"""
-    shards_per_client: int = 2
-    """shards: shards per client"""
-    dirichlet_alpha: float = 0.1
-    """dirichlet: concentration (not FedDST's alpha)"""
-    client_test: str = "auto"
-    """clients' local test sets (auto: as the split defines them); see docs/config.md"""
-    augment: bool = False
-    """random crop (pad 4) + horizontal flip in client training"""
-    # model
-    model: str = "cifar10_net"
-    """network (cifar10_net needs 3x32x32, mnist_net 1x28x28 inputs)"""
-    keep_first_dense: bool = False
-    """leave the first Conv/Linear weight unmasked"""
-    keep_last_dense: bool = False
-    """leave the last Conv/Linear weight unmasked"""
-    init_checkpoint: str | None = None
-    """initial weights: a state_dict saved with torch.save, read with torch.load(weights_only=True)
-    (e.g. a centrally pre-trained model; see docs/pruning-bench.md)"""
-    # federated training
-    strategy: str = "feddst"
-    """server strategy"""
-    rounds: int = 400
-    """federated rounds"""
-    clients_per_round: int = 20
-    """clients sampled per round (distinct unless sample_with_replacement)"""
-    local_epochs: int = 10
-    """local epochs per round"""
-    batch_size: int = 32
-    """client batch size"""
-    lr: float = 0.01
-    """client SGD learning rate"""
-    momentum: float = 0.9
-    """client SGD momentum"""
-    weight_decay: float = 1e-3
-    """client SGD weight decay"""
-    proximal_mu: float | None = None
-    """proximal term mu/2 ‖w − w_global‖²; null = 0, except 0.01 for fedprox"""
-    server_lr: float = 1.0
-    """fedavgm server learning rate"""
-    server_momentum: float = 0.9
-    """fedavgm server momentum"""
-    # sparsity
-    sparsity: float = 0.8
-    """pruned fraction of the masked weights (density = 1 − sparsity); sparse strategies only"""
-    budget: str = "erk"
-    """per-layer kept counts at that density (initial mask and FedDST prune-back)"""
-    criterion: str = "random"
-    """scores for the initial mask (fixed_mask, feddst); synflow is data-free and ignores scoring"""
-    scoring: str = "server"
-    """score on the server with score_samples seeded training images, or on the round-0 sampled
-    clients (averaged by sample count)"""
-    score_samples: int = 256
-    """images of the server's proxy set (scoring=server)"""
-    mask_ablation: str = "none"
-    """layer-wise ablation of the initial mask: shuffle kept positions within each layer (same
-    per-layer counts), re-initialise the kept weights (fresh seeded init, same mask), or keep the
-    lowest-ranked weights (negated scores; SynFlow: its one-shot scores)"""
-    input_keep: float = 1.0
-    """induced feature selection: keep this fraction of the first layer's inputs (MLP: pixels; CNN:
-    input channels) ranked by the criterion's summed first-layer scores; the other inputs'
-    columns are masked (zero)"""
-    scorer_path: str | None = None
-    """the learned criterion's scorer (python -m simulations.train_scorer); its option
-    `scorer_path`, kept as a key of its own"""
-    criterion_options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """options of the selected criterion (e.g. criterion_options.temperature=200 for grasp), each
-    checked against that criterion's options dataclass (docs/config.md)"""
-    scope: str = "layer"
-    """initial mask: per-layer counts from budget (layer) or one ranking across layers (global)"""
-    granularity: str = "unstructured"
-    """initial mask: keep single weights, whole output channels (conv filters, Linear rows) or
-    whole input slices; needs input_keep=1.0 and no shuffle ablation when structured. SynFlow
-    ranks its one-shot scores then; feddst readjusts single weights from that mask"""
-    # FedDST mask readjustment
-    alpha: float = 0.01
-    """readjustment ratio: drop fraction scale"""
-    alpha_schedule: str = "cosine"
-    """drop fraction schedule(round, readjust_until, alpha)"""
-    readjust_every: int = 15
-    """readjust on rounds with (t − 1) % readjust_every == 0 (t: see readjust_counter)"""
-    readjust_until: int | None = None
-    """readjust only while t < readjust_until; null = rounds // 2"""
-    regrow_train_epochs: int = 1
-    """local epochs trained after readjusting (the rest before)"""
-    readjust_gradient: str = "epoch"
-    """regrowth gradient from one random batch, one pass over the client's data, or the last
-    minibatch trained on"""
-    growth: str = "gradient"
-    """growth rule ranking the weights to regrow (GROW_RULES: gradient = largest |dL/dw|, random =
-    uniform)"""
     faithful: bool = False
     """switch on every behaviour of the FedDST reference code (FAITHFUL_SETTINGS, docs/config.md)"""
-    # behaviours of the FedDST reference code, each switched on by faithful=true
-    normalize: str = "dataset"
-    """input normalisation: the images' own statistics, or the reference's constants"""
-    batch_order: str = "shuffle"
-    """client minibatches reshuffled every epoch, or one seeded order per client"""
-    regrow_from: str = "inactive"
-    """coordinates regrowth picks from (all: active ones too, reset to zero)"""
-    double_softmax: bool = False
-    """softmax on the model output before the cross-entropy loss"""
-    readjust_counter: str = "one"
-    """readjustment schedule counts rounds from one, or from zero (reference)"""
-    sample_with_replacement: bool = False
-    """draw the round's clients with replacement"""
-    aggregation_weight: str = "samples"
-    """a client update's weight: its samples, or its local batches"""
-    # communication
-    codec: str = "auto"
-    """mask position encoding; auto = smallest of bitmap/index/golomb per tensor"""
-    value_dtype: str = "float32"
-    """dtype weights travel in (float16/bfloat16 are lossy)"""
-    # evaluation and runtime
-    eval_every: int = 10
-    """server-side evaluation every N rounds (also round 0 and the last round)"""
-    max_upload_gb: float | None = None
-    """stop after the round in which the cumulative upload reaches this many GB (10^9 bytes),
-    evaluating that round; null = run all rounds (simulations.compare sets it for dense methods)"""
-    output_dir: str = "runs"
-    """parent folder of run folders"""
-    num_actors: int | None = None
-    """Ray client actors (1 CPU each); null = the CPU count (with client_device=cuda: at most
-    GPUs / client_gpus)"""
-    client_device: str = "cpu"
-    """device the clients train on; cuda: each client actor reserves client_gpus of a GPU"""
-    client_gpus: float = 0.0
-    """fraction of a GPU each client actor reserves (Ray's num_gpus); 0.25: four actors share one"""
-    server_device: str = "auto"
-    """server aggregation/evaluation device; auto = CUDA if visible. cuda without a visible GPU is
-    rejected when the ServerApp starts (after Ray), not by validate"""
-    progress: bool = True
-    """rich progress bar on a terminal; false (or no terminal) = one plain line per round"""
-    log_level: str = "warning"
-    """console log level (stderr); warning: only what is wrong; debug (the -v flag) adds Flower's
-    and fedsparse's debug records, Ray's info and Flower's routine notices. May be given with
-    resume="""
-    logger: str = "none"
-    """also log each round's metrics to an experiment tracker: tensorboard writes event files to
-    <run>/tensorboard/ (metrics.jsonl and metrics.csv are always written)"""
-    ray_address: str | None = None
-    """join an existing Ray cluster at HOST:PORT (ray start --head) instead of starting one; only
-    the address goes to ray.init, the cluster's CPUs (and GPUs) decide the number of client actors
-    (num_actors unused). See README "Running on a Ray cluster"."""
-    flower_patches: bool = True
-    """speed up Flower's simulation engine through its private internals (fl/flower_patches/, flwr
-    1.41.x only); false = Flower's own code: slower, the same metrics (the server asks every node
-    its partition: summary.json's node_discovery). FEDSPARSE_FLOWER_PATCHES=0 forces them off"""
-    # reliability: checkpoints, resuming, injected client faults
-    checkpoint_every: int = 10
-    """write a checkpoint after round 0, every N-th round and the last round (<run>/checkpoint/); 0
-    = none (and nodes keep their mask in Flower's context.state instead of on disk)"""
-    resume: str | None = None
-    """continue that run from its checkpoint, with its own config.yaml (README "Checkpoints")"""
-    client_failure_rate: float = 0.0
-    """probability that a sampled client raises instead of replying (Flower error reply, counted in
-    failures.errors); drawn per (seed, round, partition)"""
-    client_dropout_rate: float = 0.0
-    """probability that a sampled client's reply is lost on the way: the server discards it unread
-    (failures.dropped), its upload bytes are not counted; drawn per (seed, round, partition)"""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    readjust: ReadjustConfig = field(default_factory=ReadjustConfig)
+    comm: CommConfig = field(default_factory=CommConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its flat name, in `FLAT_ORDER`."""
+        return {name: get_path(self, FLAT[name]) for name in FLAT_ORDER}
+
+    def with_(self, **changes: Any) -> Config:
+        """A copy with the settings named by flat name (`cfg.with_(lr=0.1)`) changed."""
+        cfg = self
+        for name, value in changes.items():
+            if name not in FLAT:
+                raise TypeError(f"Config has no setting {name!r}")
+            cfg = _replace_path(cfg, FLAT[name], value)
+        return cfg
 
     def to_yaml(self) -> str:
-        return OmegaConf.to_yaml(OmegaConf.structured(self))
+        """The sectioned YAML of a run folder's config.yaml, headed by a comment with `hash()`."""
+        return f"# config hash: {self.hash()}\n" + OmegaConf.to_yaml(OmegaConf.structured(self))
 
     def wire_yaml(self) -> str:
-        """The keys that differ from their defaults, as YAML (`config_from_yaml` restores the
-        rest): the config a node receives in its setup, so that a key added at its default, or a
-        moved one, changes no run's bytes. Keys only the driver reads (`DRIVER_ONLY`) are left out."""
-        default = Config()
-        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if f.name not in DRIVER_ONLY and getattr(self, f.name) != getattr(default, f.name)}
+        """The keys that differ from their defaults, as flat YAML in `FLAT_ORDER`
+        (`config_from_yaml` restores the rest): the config a node receives in its setup, so that a
+        key added at its default, or a moved one, changes no run's bytes. Keys only the driver
+        reads (`DRIVER_ONLY`) are left out."""
+        default = Config().flat()
+        changed = {k: v for k, v in self.flat().items() if k not in DRIVER_ONLY and v != default[k]}
         return OmegaConf.to_yaml(OmegaConf.create(changed))
 
+    def __hash__(self) -> int:
+        return hash(self.hash())
+
+    def hash(self) -> str:
+        """The run's identity: sha256 of the canonical JSON (sorted flat names) of every setting
+        but `HASH_EXCLUDED`, with the criterion's options resolved (defaults included, so that a
+        changed default changes the identity). Runs, the bench and the comparison match results
+        by it."""
+        fields = {k: v for k, v in self.flat().items() if k not in HASH_EXCLUDED}
+        fields["criterion_options"] = _resolved_criterion_options(self)
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+FLAT: dict[str, tuple[str, ...]] = flat_paths(Config)
+"""Flat setting name -> attribute path (`lr` -> ("train", "lr")), derived from the dataclasses."""
+
+_LEGACY_ORDER = (
+    "name", "seed", "dataset", "data_dir", "download", "split", "num_clients", "classes_per_client",
+    "samples_per_class", "reuse_shards", "shards_per_client", "dirichlet_alpha", "client_test",
+    "augment", "model", "keep_first_dense", "keep_last_dense", "init_checkpoint", "strategy",
+    "rounds", "clients_per_round", "local_epochs", "batch_size", "lr", "momentum", "weight_decay",
+    "proximal_mu", "server_lr", "server_momentum", "sparsity", "budget", "criterion", "scoring",
+    "score_samples", "mask_ablation", "input_keep", "scorer_path", "alpha", "alpha_schedule",
+    "readjust_every", "readjust_until", "regrow_train_epochs", "readjust_gradient", "faithful",
+    "normalize", "batch_order", "regrow_from", "double_softmax", "readjust_counter",
+    "sample_with_replacement", "aggregation_weight", "codec", "value_dtype", "eval_every",
+    "max_upload_gb", "output_dir", "num_actors", "client_device", "client_gpus", "server_device",
+    "progress", "log_level", "logger", "ray_address", "checkpoint_every", "resume",
+    "client_failure_rate", "client_dropout_rate")
+FLAT_ORDER: tuple[str, ...] = (*_LEGACY_ORDER, *(n for n in FLAT if n not in _LEGACY_ORDER))
+"""The order of flat settings in `Config.flat()` and on the wire (`wire_yaml`): the flat Config's
+field order before sections (frozen, so that nodes' setup text stays byte-identical), then any
+setting added since, in section order."""
+
+HASH_EXCLUDED = ("name", "data_dir", "download", "output_dir", "num_actors", "client_gpus",
+                 "server_device", "progress", "log_level", "logger", "ray_address",
+                 "checkpoint_every", "resume", "flower_patches")
+"""Settings left out of `Config.hash()`: they label the run, say where data and outputs are, or
+how it is executed (actors, GPU shares, logging, checkpointing, resuming), not what it computes.
+(server_device: aggregation/evaluation device, as the bench always treated it.)"""
 
 DRIVER_ONLY = ("flower_patches",)
 """Keys that only the process running the simulation reads; nodes never receive them."""
+
+RENAMED: dict[str, str] = {}
+"""Old flat key -> its new key: loading a file or argument with the old key fails naming both."""
+
+
+def _resolved_criterion_options(cfg: Config) -> dict[str, Any]:
+    """The selected criterion's options with their defaults (`criterion_options` as given when the
+    criterion is unknown: validation reports that)."""
+    from fedsparse.sparse.criteria import CRITERIA
+
+    if cfg.mask.criterion not in CRITERIA:
+        return dict(cfg.mask.criterion_options)
+    options = CRITERIA.options(cfg.mask.criterion, dict(cfg.mask.criterion_options),
+                               "criterion_options", cfg)
+    return dataclasses.asdict(options)
+
+
+def _replace_path(obj: Any, path: tuple[str, ...], value: Any) -> Any:
+    head, *rest = path
+    return dataclasses.replace(obj, **{head: _replace_path(getattr(obj, head), tuple(rest), value)
+                                       if rest else value})
+
+
+def flat_name(key: str) -> str:
+    """The flat name of a key given flat (`lr`) or dotted (`train.lr`); other keys unchanged."""
+    return key if key in FLAT else _BY_PATH.get(key, key)
+
+
+_BY_PATH = {".".join(path): name for name, path in FLAT.items()}
+
+
+def sectioned(layer: Any, source: str) -> Any:
+    """A config layer (YAML mapping or dot-list, flat or sectioned keys) with its flat keys moved
+    into their sections (`model` is both: a mapping is the section, a value the setting); unknown
+    keys stay, for the typed merge to name. A key in `RENAMED` is a
+    ConfigError naming the old and the new key."""
+    if not isinstance(layer, (DictConfig, dict)):
+        return layer
+    items = OmegaConf.to_container(layer) if isinstance(layer, DictConfig) else dict(layer)
+    out: dict[str, Any] = {}
+    for key, value in items.items():
+        if key in RENAMED:
+            raise ConfigError(f"{key} ({source}) was renamed to {RENAMED[key]}: use {RENAMED[key]}=...")
+        path = (key,) if key in SECTIONS and isinstance(value, dict) else FLAT.get(key, (key,))
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
+            node[path[-1]].update(value)
+        else:
+            node[path[-1]] = value
+    return OmegaConf.create(out)
 
 
 # The FedDST reference code's behaviour (bibikar/feddst dst.py, models.py, datasets.py; see
@@ -312,19 +255,19 @@ def _nonempty(v: Any, _: Config) -> str | None:
 
 @allows("[1, num_clients]")
 def _clients_per_round(v: Any, c: Config) -> str | None:
-    if v < 1 or v > c.num_clients:
-        return f"in [1, num_clients={c.num_clients}]"
+    if v < 1 or v > c.data.num_clients:
+        return f"in [1, num_clients={c.data.num_clients}]"
     return None
 
 
 @allows("null (= rounds // 2) or [0, rounds]")
 def _readjust_until(v: Any, c: Config) -> str | None:
-    return None if v is None or 0 <= v <= c.rounds else f"null or in [0, rounds={c.rounds}]"
+    return None if v is None or 0 <= v <= c.train.rounds else f"null or in [0, rounds={c.train.rounds}]"
 
 
 @allows("[0, local_epochs]")
 def _regrow_epochs(v: Any, c: Config) -> str | None:
-    return None if 0 <= v <= c.local_epochs else f"in [0, local_epochs={c.local_epochs}]"
+    return None if 0 <= v <= c.train.local_epochs else f"in [0, local_epochs={c.train.local_epochs}]"
 
 
 def _grow_rules() -> str:
@@ -344,8 +287,8 @@ def _growth(v: Any, _: Config) -> str | None:
 def _normalize(v: Any, c: Config) -> str | None:
     from fedsparse.data.reference_stats import REFERENCE_STATS
 
-    if v == "reference" and c.dataset not in REFERENCE_STATS:
-        return (f"'dataset' for dataset={c.dataset!r} (the reference constants exist for "
+    if v == "reference" and c.data.dataset not in REFERENCE_STATS:
+        return (f"'dataset' for dataset={c.data.dataset!r} (the reference constants exist for "
                 f"{', '.join(sorted(REFERENCE_STATS))})")
     return _literal("dataset", "reference")(v, c)
 
@@ -359,7 +302,7 @@ def _existing_file(v: Any, _: Config) -> str | None:
 
 @allows("null or an existing scorer file; required by criterion=learned")
 def _scorer_path(v: Any, c: Config) -> str | None:
-    if v is None and c.criterion == "learned":
+    if v is None and c.mask.criterion == "learned":
         return "a scorer file (python -m simulations.train_scorer) when criterion='learned'"
     return _existing_file(v, c)
 
@@ -397,7 +340,7 @@ def _granularities() -> list[str]:
 @allows("(0, 1]; 1.0 when keep_first_dense=true")
 def _input_keep(v: Any, c: Config) -> str | None:
     problem = _range(0, 1, lo_open=True)(v, c)
-    if problem is None and v < 1 and c.keep_first_dense:
+    if problem is None and v < 1 and c.mask.keep_first_dense:
         return "1.0 when keep_first_dense=true (input selection masks the first layer)"
     return problem
 
@@ -431,8 +374,8 @@ def _resume(v: Any, c: Config) -> str | None:
     if done is None:
         return ("a run folder with a readable checkpoint (none found: checkpoint_every=0, or the "
                 "run was killed before round 0 ended)")
-    if done >= c.rounds:
-        return (f"a run with rounds left; its checkpoint is at round {done} of rounds={c.rounds}: "
+    if done >= c.train.rounds:
+        return (f"a run with rounds left; its checkpoint is at round {done} of rounds={c.train.rounds}: "
                 f"pass rounds=N > {done} to continue it")
     return None
 
@@ -445,8 +388,8 @@ def _client_test(v: Any, c: Config) -> str | None:
     if v != "auto":
         from fedsparse.data.splits import split_params
 
-        if "test_split" not in split_params(c.split):
-            return f"'auto' with split={c.split!r} (only splits with test sets to choose take another value)"
+        if "test_split" not in split_params(c.data.split):
+            return f"'auto' with split={c.data.split!r} (only splits with test sets to choose take another value)"
     return None
 
 
@@ -459,7 +402,7 @@ def _optional_text(v: Any, _: Config) -> str | None:
 def _client_gpus(v: Any, c: Config) -> str | None:
     if v is None or not math.isfinite(v):
         return "a finite number"
-    if c.client_device == "cuda":
+    if c.runtime.client_device == "cuda":
         return None if 0 < v <= 1 else ("in (0, 1] with client_device='cuda' (the fraction of a GPU "
                                         "each client actor reserves)")
     return None if v == 0 else "0.0 with client_device='cpu' (CPU clients reserve no GPU)"
@@ -542,26 +485,27 @@ RESUME_OVERRIDABLE = ("rounds", "progress", "num_actors", "ray_address", "logger
 """Fields `resume=` accepts alongside it: they extend the run or change only how it is executed."""
 
 
-def check_fields(cfg: Any, checks: dict[str, Check]) -> None:
-    """Run `checks` over `cfg`'s fields; raise ConfigError naming the first bad one and what is
-    allowed. Shared by every config dataclass of the project."""
-    for field, check in checks.items():
-        value = getattr(cfg, field)
+def check_fields(cfg: Any, checks: dict[str, Check],
+                 value_of: Callable[[Any, str], Any] = getattr) -> None:
+    """Run `checks` over `cfg`'s settings (`value_of(cfg, name)`); raise ConfigError naming the
+    first bad one and what is allowed. Shared by every config dataclass of the project."""
+    for name, check in checks.items():
+        value = value_of(cfg, name)
         problem = check(value, cfg)
         if problem is not None:
-            raise ConfigError(f"{field}={value!r} is invalid: must be {problem}")
+            raise ConfigError(f"{name}={value!r} is invalid: must be {problem}")
 
 
 def validate(cfg: Config) -> Config:
-    """Check every field of the federated config."""
-    check_fields(cfg, CHECKS)
+    """Check every setting of the federated config (CHECKS, by flat name)."""
+    check_fields(cfg, CHECKS, lambda c, name: get_path(c, FLAT[name]))
     return cfg
 
 
 def resolve(cfg: Config) -> Config:
     """Fill derived settings (readjust_until = rounds/2)."""
-    if cfg.readjust_until is None:
-        return dataclasses.replace(cfg, readjust_until=cfg.rounds // 2)
+    if cfg.readjust.readjust_until is None:
+        return cfg.with_(readjust_until=cfg.train.rounds // 2)
     return cfg
 
 
@@ -634,18 +578,18 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
     """
     config_arg, overrides = split_config_arg(argv, "rounds=20")
     default = config_arg or default
-    resume = [arg.split("=", 1)[1] for arg in overrides if arg.split("=", 1)[0] == "resume"]
+    resume = [arg.split("=", 1)[1] for arg in overrides if flat_name(arg.split("=", 1)[0]) == "resume"]
     if resume and resume[-1] not in ("", "null"):
         default, overrides = _resume_args(resume[-1], config_arg, overrides)
     hint = "; see docs/config.md for the list of settings"
     layers = _file_layers(_config_path(default))
     try:
-        layers.append(("command line", OmegaConf.from_dotlist(overrides)))
+        layers.append(("command line", sectioned(OmegaConf.from_dotlist(overrides), "command line")))
     except OmegaConfBaseException as e:
         raise merge_error(e, "command line", hint) from None
     at = faithful_position([layer for _, layer in layers])
     if at is not None:
-        layers.insert(at, ("faithful=true", OmegaConf.create(FAITHFUL_SETTINGS)))
+        layers.insert(at, ("faithful=true", sectioned(FAITHFUL_SETTINGS, "faithful=true")))
     merged = OmegaConf.structured(Config)
     for source, layer in layers:
         try:
@@ -668,7 +612,7 @@ def _file_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Any
         raise ConfigError(f"config file {path}: 'extends' loops back to itself")
     layer = read_yaml(path)
     parent = layer.pop("extends", None) if isinstance(layer, DictConfig) else None
-    own = [(str(path), layer)]
+    own = [(str(path), sectioned(layer, str(path)))]
     if parent is None:
         return own
     return _file_layers(_config_path(str(parent)), (*seen, path)) + own
@@ -680,20 +624,21 @@ def _resume_args(run: str, config_arg: str | None, overrides: list[str]) -> tupl
         raise ConfigError(f"config={config_arg!r} cannot be combined with resume={run!r}: "
                           "a resumed run uses its own config.yaml")
     for arg in overrides:
-        key = arg.split("=", 1)[0]
+        key = flat_name(arg.split("=", 1)[0])
         if key not in (*RESUME_OVERRIDABLE, "resume"):
             raise ConfigError(f"{key} cannot be changed when resuming (resume={run!r}); only "
                               f"{', '.join(RESUME_OVERRIDABLE)} can")
     folder = Path(os.path.expanduser(run))
     if not (folder / "config.yaml").is_file():
         raise ConfigError(f"resume={run!r} is invalid: must be a run folder holding config.yaml (not found)")
-    rest = [a for a in overrides if a.split("=", 1)[0] != "resume"]
+    rest = [a for a in overrides if flat_name(a.split("=", 1)[0]) != "resume"]
     return str(folder / "config.yaml"), [*rest, f"resume={folder.resolve()}"]
 
 
 def config_from_yaml(text: str) -> Config:
-    """Rebuild a resolved Config from `Config.to_yaml()` output (used by clients and resume)."""
-    merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(text))
+    """Rebuild a resolved Config from `Config.to_yaml()` or `wire_yaml()` output, or an older run
+    folder's flat config.yaml (used by clients and resume)."""
+    merged = OmegaConf.merge(OmegaConf.structured(Config), sectioned(OmegaConf.create(text), "config text"))
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, Config)
     return cfg

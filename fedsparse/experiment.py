@@ -20,16 +20,16 @@ from fedsparse.models import build_model, prunable_names
 def split_kwargs(cfg: Config) -> dict[str, object]:
     """The split's own parameters, picked from the flat config."""
     by_split: dict[str, dict[str, object]] = {
-        "pathological": {"classes_per_client": cfg.classes_per_client,
-                         "samples_per_class": cfg.samples_per_class,
-                         "reuse_shards": cfg.reuse_shards},
-        "shards": {"shards_per_client": cfg.shards_per_client},
-        "dirichlet": {"alpha": cfg.dirichlet_alpha},
+        "pathological": {"classes_per_client": cfg.data.classes_per_client,
+                         "samples_per_class": cfg.data.samples_per_class,
+                         "reuse_shards": cfg.data.reuse_shards},
+        "shards": {"shards_per_client": cfg.data.shards_per_client},
+        "dirichlet": {"alpha": cfg.data.dirichlet_alpha},
         "iid": {},
     }
-    params = dict(by_split.get(cfg.split, {}))
-    if cfg.client_test != "auto":
-        params["test_split"] = cfg.client_test
+    params = dict(by_split.get(cfg.data.split, {}))
+    if cfg.data.client_test != "auto":
+        params["test_split"] = cfg.data.client_test
     return params
 
 
@@ -43,27 +43,27 @@ class Experiment:
 
     def new_model(self) -> nn.Module:
         """The model with the run's seeded initial weights, or those of `init_checkpoint`."""
-        model = build_model(self.cfg.model, self.data.num_classes, self.data.in_channels,
+        model = build_model(self.cfg.model.model, self.data.num_classes, self.data.in_channels,
                             self.data.image_size[0], seed=self.cfg.seed)
-        if self.cfg.init_checkpoint:
+        if self.cfg.model.init_checkpoint:
             from fedsparse.models.checkpoint import load_checkpoint
 
-            load_checkpoint(model, self.cfg.init_checkpoint)
+            load_checkpoint(model, self.cfg.model.init_checkpoint)
         return model
 
     @functools.cached_property
     def masked_names(self) -> list[str]:
         """Names of the prunable weights; empty for dense strategies."""
-        if not STRATEGIES.get(self.cfg.strategy).sparse:
+        if not STRATEGIES.get(self.cfg.train.strategy).sparse:
             return []
-        return prunable_names(self.new_model(), self.cfg.keep_first_dense, self.cfg.keep_last_dense)
+        return prunable_names(self.new_model(), self.cfg.mask.keep_first_dense, self.cfg.mask.keep_last_dense)
 
     @functools.cached_property
     def norm_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel (mean, std) inputs are normalised with: the training images' own
         statistics, or the FedDST reference code's constants (`normalize=reference`)."""
-        if self.cfg.normalize == "reference":
-            return REFERENCE_STATS[self.cfg.dataset]
+        if self.cfg.data.normalize == "reference":
+            return REFERENCE_STATS[self.cfg.data.dataset]
         return self.data.mean, self.data.std
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,13 +80,13 @@ class Experiment:
 def build_experiment(cfg: Config) -> Experiment:
     """Load the data and make the split (validates split parameters before any training)."""
     try:
-        data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download)
+        data = load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
     except DataError as e:  # name the setting that points at the data
         if "data_dir" in str(e):
             raise
-        where = repr(cfg.data_dir) if cfg.data_dir else f"null ($FEDSPARSE_DATA={os.environ.get('FEDSPARSE_DATA')!r})"
+        where = repr(cfg.data.data_dir) if cfg.data.data_dir else f"null ($FEDSPARSE_DATA={os.environ.get('FEDSPARSE_DATA')!r})"
         raise DataError(f"data_dir={where}: {e}") from None
-    split = make_split(cfg.split, data.train_y.numpy(), data.test_y.numpy(), cfg.num_clients,
+    split = make_split(cfg.data.split, data.train_y.numpy(), data.test_y.numpy(), cfg.data.num_clients,
                        cfg.seed, **split_kwargs(cfg))
     return Experiment(cfg, data, split)
 

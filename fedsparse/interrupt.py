@@ -101,7 +101,7 @@ def resume_hint(run_path: Path | None, entry: str) -> str:
     if done is None:
         return (f"interrupted; {run_path} has no checkpoint to resume from (checkpoint_every=0, "
                 "or stopped before round 0 ended): start the run again")
-    rounds = config_from_yaml((run_path / CONFIG_FILE).read_text(encoding="utf-8")).rounds
+    rounds = config_from_yaml((run_path / CONFIG_FILE).read_text(encoding="utf-8")).train.rounds
     if done >= rounds:
         return (f"interrupted after the last round ({done}) while writing the summary and plots; "
                 f"metrics.jsonl and the checkpoint in {run_path} are complete")

@@ -140,7 +140,9 @@ def build_options(cls: type[T], values: Mapping[str, Any], key: str, owner: str,
     if config is not None:
         for name, (f, _) in fields.items():
             if f.metadata.get("config_key") is not None:
-                kwargs[name] = getattr(config, f.metadata["config_key"])
+                key_name = f.metadata["config_key"]  # a flat setting name of a sectioned config
+                kwargs[name] = (config.flat()[key_name] if hasattr(config, "flat")
+                                else getattr(config, key_name))
     instance = cls(**kwargs)
     check = getattr(instance, "check", None)
     problem = check() if callable(check) else None

@@ -63,26 +63,26 @@ def check_model_fit(cfg: Config, model: nn.Module | None = None) -> None:
     from fedsparse.fl.strategies import STRATEGIES
     from fedsparse.models.prunable import prunable_names
 
-    model = model_on_meta(cfg.model, cfg.dataset) if model is None else model
-    if not STRATEGIES.get(cfg.strategy).sparse:
+    model = model_on_meta(cfg.model.model, cfg.data.dataset) if model is None else model
+    if not STRATEGIES.get(cfg.train.strategy).sparse:
         return
-    names = prunable_names(model, cfg.keep_first_dense, cfg.keep_last_dense)
+    names = prunable_names(model, cfg.mask.keep_first_dense, cfg.mask.keep_last_dense)
     if not names:
-        raise ConfigError(f"keep_last_dense={cfg.keep_last_dense!r} is invalid with "
-                          f"keep_first_dense={cfg.keep_first_dense!r}: model={cfg.model!r} has no "
+        raise ConfigError(f"keep_last_dense={cfg.mask.keep_last_dense!r} is invalid with "
+                          f"keep_first_dense={cfg.mask.keep_first_dense!r}: model={cfg.model.model!r} has no "
                           "other Conv/Linear layer to mask")
-    check_layer_budget(model, names, cfg.sparsity, cfg.budget, cfg.model)
-    if cfg.criterion == "learned" and cfg.scorer_path is not None:
+    check_layer_budget(model, names, cfg.mask.sparsity, cfg.mask.budget, cfg.model.model)
+    if cfg.mask.criterion == "learned" and cfg.mask.scorer_path is not None:
         from fedsparse.sparse.criteria.learned import load_scorer
 
-        load_scorer(cfg.scorer_path)  # ConfigError naming scorer_path if it is not a scorer
+        load_scorer(cfg.mask.scorer_path)  # ConfigError naming scorer_path if it is not a scorer
 
 
 def check_client_device(cfg: Config) -> None:
     """ConfigError naming `client_device` when cuda clients are asked for on a private Ray
     instance (no `ray_address`) and torch sees no CUDA device here. A cluster's GPUs are checked
     once the run has joined it (`runner.start_ray`)."""
-    if cfg.client_device == "cuda" and cfg.ray_address is None and not torch.cuda.is_available():
+    if cfg.runtime.client_device == "cuda" and cfg.runtime.ray_address is None and not torch.cuda.is_available():
         raise ConfigError("client_device='cuda' is invalid: no CUDA device is visible on this "
                           "machine (torch.cuda.is_available() is false); use client_device=cpu, "
                           "or ray_address of a cluster with GPU nodes")

@@ -16,11 +16,11 @@ from fedsparse.preflight import check_client_device, check_model_fit
 
 def server_device(cfg: Config) -> torch.device:
     """cuda when available (or asked for), else cpu."""
-    if cfg.server_device == "cuda" and not torch.cuda.is_available():
+    if cfg.runtime.server_device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("server_device='cuda' but no CUDA device is visible; use auto or cpu")
-    if cfg.server_device == "auto":
+    if cfg.runtime.server_device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.server_device)
+    return torch.device(cfg.runtime.server_device)
 
 
 def prepare(cfg: Config) -> RunFolder:
@@ -30,10 +30,10 @@ def prepare(cfg: Config) -> RunFolder:
     exp = experiment_from_yaml(cfg.to_yaml())
     check_model_fit(cfg, exp.new_model())  # as load_config did on the registered shape
     exp.masked_names  # noqa: B018 - builds the prunable-name list, checking the model once
-    if cfg.resume is not None:
+    if cfg.runtime.resume is not None:
         _check_checkpoint(cfg, exp)
     run = open_run_folder(cfg)
-    if cfg.resume is None:
+    if cfg.runtime.resume is None:
         exp.split.save_heatmap(exp.data.train_y.numpy(), run.path_for("split_heatmap.png"),
                                classes=exp.data.classes, run_name=run.path.name)
     return run
@@ -45,10 +45,10 @@ def _check_checkpoint(cfg: Config, exp: Experiment) -> None:
     from fedsparse.fl.strategies import STRATEGIES
 
     try:
-        _, state = load_checkpoint(cfg.resume)
+        _, state = load_checkpoint(cfg.runtime.resume)
     except DataError as e:
-        raise DataError(f"resume={cfg.resume}: {e}") from None
+        raise DataError(f"resume={cfg.runtime.resume}: {e}") from None
     try:
-        STRATEGIES.get(cfg.strategy).load()(exp, torch.device("cpu"), {}).load_state_dict(state)
+        STRATEGIES.get(cfg.train.strategy).load()(exp, torch.device("cpu"), {}).load_state_dict(state)
     except (KeyError, ValueError, TypeError) as e:
-        raise DataError(f"resume={cfg.resume}: the checkpoint does not fit this run ({e})") from None
+        raise DataError(f"resume={cfg.runtime.resume}: the checkpoint does not fit this run ({e})") from None

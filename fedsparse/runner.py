@@ -34,7 +34,7 @@ CLI = "simulations.cifar_noniid"
 def visible_gpus(cfg: Config) -> int:
     """GPUs a private Ray instance gives the client actors: the CUDA devices torch sees with
     client_device=cuda, else none (nothing CUDA is asked for)."""
-    if cfg.client_device != "cuda":
+    if cfg.runtime.client_device != "cuda":
         return 0
     import torch
 
@@ -48,11 +48,11 @@ def num_actors(cfg: Config, gpus: int | None = None) -> int:
     its own: it aggregates and evaluates between rounds, while the clients wait for the next
     round's messages (measured on 2 cores, CIFAR-10 default: 3.7 s per round with 2 actors, 5.9 s
     with 1)."""
-    cpus = cfg.num_actors if cfg.num_actors is not None else (os.cpu_count() or 1)
-    if cfg.client_device != "cuda":
+    cpus = cfg.runtime.num_actors if cfg.runtime.num_actors is not None else (os.cpu_count() or 1)
+    if cfg.runtime.client_device != "cuda":
         return cpus
     gpus = visible_gpus(cfg) if gpus is None else gpus
-    return min(cpus, int(gpus / cfg.client_gpus))
+    return min(cpus, int(gpus / cfg.runtime.client_gpus))
 
 
 def backend_config(cfg: Config, gpus: int | None = None) -> dict:
@@ -65,9 +65,9 @@ def backend_config(cfg: Config, gpus: int | None = None) -> dict:
     starts a private Ray instance (`address="local"`), even when a cluster started with `ray start`
     is running on the machine (plain `ray.init()` would try to join that one and refuse `num_cpus`).
     """
-    resources = {"num_cpus": 1, "num_gpus": cfg.client_gpus}
-    if cfg.ray_address:
-        return {"client_resources": resources, "init_args": {"address": cfg.ray_address}}
+    resources = {"num_cpus": 1, "num_gpus": cfg.runtime.client_gpus}
+    if cfg.runtime.ray_address:
+        return {"client_resources": resources, "init_args": {"address": cfg.runtime.ray_address}}
     gpus = visible_gpus(cfg) if gpus is None else gpus
     return {
         "client_resources": resources,
@@ -81,7 +81,7 @@ def worker_env(cfg: Config) -> dict[str, str]:
     PYTHONPATH, as Flower does; with client_device=cpu an empty CUDA_VISIBLE_DEVICES, so that a
     CPU client cannot touch a GPU that the server or another run uses."""
     env = {"PYTHONPATH": os.pathsep.join(sys.path)}
-    if cfg.client_device == "cpu":
+    if cfg.runtime.client_device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
@@ -97,15 +97,15 @@ def start_ray(cfg: Config) -> None:
     """
     import ray
 
-    level = "info" if cfg.log_level == "debug" else cfg.log_level
+    level = "info" if cfg.runtime.log_level == "debug" else cfg.runtime.log_level
     ray.init(**backend_config(cfg)["init_args"], logging_level=level.upper(), log_to_driver=True,
              runtime_env={"env_vars": worker_env(cfg)})
     interrupt.after_ray_init()
-    if cfg.ray_address and cfg.client_device == "cuda":
+    if cfg.runtime.ray_address and cfg.runtime.client_device == "cuda":
         most = max((n["Resources"].get("GPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
-        if most < cfg.client_gpus:
+        if most < cfg.runtime.client_gpus:
             raise ConfigError(f"client_device='cuda' is invalid: no node of the Ray cluster at "
-                              f"ray_address={cfg.ray_address!r} has client_gpus={cfg.client_gpus} "
+                              f"ray_address={cfg.runtime.ray_address!r} has client_gpus={cfg.runtime.client_gpus} "
                               "of a GPU (start GPU nodes with `ray start --num-gpus=N`)")
 
 
@@ -124,14 +124,14 @@ def run_simulation(cfg: Config) -> Path:
     from fedsparse.fl.client_app import app as client_app
     from fedsparse.fl.server_app import make_server_app
 
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.runtime.log_level)
     flower_patches.install(cfg)
     run = prepare(cfg)
     print(f"run folder: {run.path}", flush=True)
     try:
         start_ray(cfg)
         flwr_run_simulation(server_app=make_server_app(cfg, run), client_app=client_app,
-                            num_supernodes=cfg.num_clients, backend_config=backend_config(cfg))
+                            num_supernodes=cfg.data.num_clients, backend_config=backend_config(cfg))
     except interrupt.Interrupted as e:
         e.run_path = run.path
         raise

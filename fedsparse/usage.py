@@ -30,12 +30,15 @@ RUN_NOTES = ("config=NAME_OR_PATH: the YAML file (under configs/, or a path) tha
 @dataclass(frozen=True)
 class Section:
     """A block of settings: a dataclass instance (its values are the defaults shown), the checks
-    of its fields, and a prefix for keys nested under another (e.g. `pretrain.`)."""
+    of its fields, and a prefix for keys nested under another (e.g. `pretrain.`). `flat`: list
+    the fields of nested dataclasses (the run config's sections) by their own names, under a group
+    naming the section, instead of pointing to `key.*`."""
 
     title: str
     settings: Any
     checks: Mapping[str, Check] = field(default_factory=dict)
     prefix: str = ""
+    flat: bool = False
 
 
 def exit_if_help(argv: Sequence[str], prog: str, usage: str,
@@ -70,20 +73,7 @@ def _module_doc(module: str) -> str:
 
 def section_text(section: Section) -> str:
     """One line per field: key, type, default, what is allowed; the meaning on the next line."""
-    cls = type(section.settings)
-    meanings, groups = field_notes(cls)
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    for f in dataclasses.fields(cls):
-        value = getattr(section.settings, f.name)
-        key = section.prefix + f.name
-        if dataclasses.is_dataclass(value):
-            default, allowed = "", f"see {key}.* below"
-        else:
-            check = section.checks.get(f.name)
-            default = yaml_text(value)
-            allowed = describe(check) if check is not None else _unchecked(f.type)
-        meaning = f.metadata.get("help") or meanings.get(f.name, "")
-        rows.append((groups.get(f.name, ""), key, _type_text(f.type), default, allowed, meaning))
+    rows = _rows(section.settings, section, "")
     wk = max(len(r[1]) for r in rows)
     wt = max(len(r[2]) for r in rows)
     wd = min(max(len(r[3]) for r in rows), 24)
@@ -97,6 +87,32 @@ def section_text(section: Section) -> str:
         if meaning:
             lines.append(f"  {'':<{wk}}  {meaning}")
     return "\n".join(lines)
+
+
+def _rows(settings: Any, section: Section, path: str) -> list[tuple[str, str, str, str, str, str]]:
+    """(group, key, type, default, allowed, meaning) of each field of `settings`; with
+    `section.flat`, those of nested dataclasses too, grouped under their path (`train.fedavgm`)."""
+    cls = type(settings)
+    meanings, groups = field_notes(cls)
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    for f in dataclasses.fields(cls):
+        value = getattr(settings, f.name)
+        key = section.prefix + f.name
+        if dataclasses.is_dataclass(value) and section.flat:
+            sub = f"{path}{f.name}"
+            doc = (type(value).__doc__ or "").strip().splitlines()[0]
+            rows += [(f"{sub}: {doc}" + (f" ({g})" if g and g != doc else ""), *rest)
+                     for g, *rest in _rows(value, section, f"{sub}.")]
+            continue
+        if dataclasses.is_dataclass(value):
+            default, allowed = "", f"see {key}.* below"
+        else:
+            check = section.checks.get(f.name)
+            default = yaml_text(value)
+            allowed = describe(check) if check is not None else _unchecked(f.type)
+        meaning = f.metadata.get("help") or meanings.get(f.name, "")
+        rows.append((groups.get(f.name, ""), key, _type_text(f.type), default, allowed, meaning))
+    return rows
 
 
 def _unchecked(annotation: Any) -> str:
@@ -181,4 +197,5 @@ def run_settings(config: str) -> Section:
         source = f"defaults: {config} over the Config dataclass"
     except (ConfigError, ValueError):  # a file that does not load: show the dataclass's own
         settings, source = Config(), "defaults: the Config dataclass"
-    return Section(f"Run settings (key=value; {source})", settings, CHECKS)
+    return Section(f"Run settings (key=value, or section.key=value; {source})", settings, CHECKS,
+                   flat=True)

@@ -81,7 +81,7 @@ def _experiment(**overrides: object) -> Experiment:
     x = torch.randint(0, 256, (240, 1, 8, 8), generator=g, dtype=torch.uint8)
     x[:, 0, 0, :] = (y * 25).to(torch.uint8)[:, None]
     data = ImageData("synthetic", [str(c) for c in range(10)], x, y, x[:100].clone(), y[:100].clone())
-    cfg = Config(**{"dataset": "mnist", "model": "mlp", "num_clients": 4, "clients_per_round": 2,
+    cfg = Config().with_(**{"dataset": "mnist", "model": "mlp", "num_clients": 4, "clients_per_round": 2,
                     "split": "iid", "local_epochs": 3, "batch_size": 16, "lr": 0.05,
                     "augment": True, **overrides})
     return Experiment(cfg, data, make_split("iid", y.numpy(), y[:100].numpy(), 4, 0))

@@ -50,7 +50,7 @@ def test_as_args_round_trip_through_load_config() -> None:
     args = as_args({"strategy": "fixed_mask", "faithful": True, "proximal_mu": None, "alpha": 0.02})
     assert args == ["strategy=fixed_mask", "faithful=true", "proximal_mu=null", "alpha=0.02"]
     cfg = load_config("feddst_mnist", args)
-    assert (cfg.strategy, cfg.faithful, cfg.proximal_mu, cfg.alpha) == ("fixed_mask", True, None, 0.02)
+    assert (cfg.train.strategy, cfg.faithful, cfg.train.fedprox.proximal_mu, cfg.readjust.alpha) == ("fixed_mask", True, None, 0.02)
 
 
 def test_shipped_methods_and_paper_configs() -> None:
@@ -59,10 +59,10 @@ def test_shipped_methods_and_paper_configs() -> None:
             "fixed_random", "fixed_snip"} <= set(methods)
     comp = load_comparison(["config=feddst_mnist"])
     faithful, paper, plus = (comp.configs[m] for m in ("feddst_faithful", "feddst", "feddst_plus"))
-    assert faithful.budget == "feddst_erk" and faithful.alpha_schedule == "constant"
-    assert faithful.criterion == "magnitude" and faithful.double_softmax
-    assert paper.regrow_train_epochs == 0 and paper.budget == "feddst_erk"  # the paper's code's "ERK"
-    assert plus.regrow_train_epochs == 1 and plus.budget == "erk"
+    assert faithful.mask.budget == "feddst_erk" and faithful.readjust.alpha_schedule == "constant"
+    assert faithful.mask.criterion == "magnitude" and faithful.train.double_softmax
+    assert paper.readjust.regrow_train_epochs == 0 and paper.mask.budget == "feddst_erk"  # the paper's code's "ERK"
+    assert plus.readjust.regrow_train_epochs == 1 and plus.mask.budget == "erk"
     assert [is_sparse(comp.configs[m]) for m in ("fedavgm", "feddst", "fixed_snip")] == \
         [False, True, True]
     assert order(comp)[:5] == ["feddst", "feddst_faithful", "feddst_plus", "fixed_random", "fixed_snip"]
@@ -70,10 +70,10 @@ def test_shipped_methods_and_paper_configs() -> None:
                                                   ("feddst_mnist", "mnist", "mnist_net", 0.8, 15),
                                                   ("feddst_cifar100", "cifar100", "cifar10_net", 0.5, 10)):
         cfg = load_config(name)
-        assert (cfg.dataset, cfg.model, cfg.sparsity, cfg.readjust_every) == (dataset, model, sparsity, every)
-        assert (cfg.num_clients, cfg.clients_per_round, cfg.rounds, cfg.local_epochs) == (400, 20, 400, 10)
-        assert cfg.readjust_until == 200 and cfg.alpha == 0.01
-        assert (cfg.budget, cfg.regrow_train_epochs, cfg.faithful) == ("feddst_erk", 0, False)
+        assert (cfg.data.dataset, cfg.model.model, cfg.mask.sparsity, cfg.readjust.readjust_every) == (dataset, model, sparsity, every)
+        assert (cfg.data.num_clients, cfg.train.clients_per_round, cfg.train.rounds, cfg.train.local_epochs) == (400, 20, 400, 10)
+        assert cfg.readjust.readjust_until == 200 and cfg.readjust.alpha == 0.01
+        assert (cfg.mask.budget, cfg.readjust.regrow_train_epochs, cfg.faithful) == ("feddst_erk", 0, False)
 
 
 def test_dense_methods_evaluate_at_the_sparse_upload_spacing(tmp_path: Path) -> None:

@@ -54,16 +54,16 @@ def test_bad_value_names_the_field(argv: list[str], field: str) -> None:
 
 def test_defaults_are_the_feddst_paper_setting() -> None:
     cfg = load_config("cifar_noniid", [])
-    assert (cfg.num_clients, cfg.clients_per_round, cfg.rounds, cfg.local_epochs) == (400, 20, 400, 10)
-    assert (cfg.sparsity, cfg.alpha, cfg.readjust_every, cfg.readjust_until) == (0.8, 0.01, 15, 200)
-    assert (cfg.split, cfg.classes_per_client, cfg.samples_per_class) == ("pathological", 2, 20)
-    assert (cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == (32, 0.01, 0.9, 1e-3)
+    assert (cfg.data.num_clients, cfg.train.clients_per_round, cfg.train.rounds, cfg.train.local_epochs) == (400, 20, 400, 10)
+    assert (cfg.mask.sparsity, cfg.readjust.alpha, cfg.readjust.readjust_every, cfg.readjust.readjust_until) == (0.8, 0.01, 15, 200)
+    assert (cfg.data.split, cfg.data.classes_per_client, cfg.data.samples_per_class) == ("pathological", 2, 20)
+    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.momentum, cfg.train.weight_decay) == (32, 0.01, 0.9, 1e-3)
 
 
 def test_overrides_and_faithful_resolution() -> None:
     cfg = load_config("cifar_noniid", ["rounds=20", "faithful=true", "strategy=fedavg"])
-    assert cfg.rounds == 20 and cfg.readjust_until == 10 and cfg.strategy == "fedavg"
-    assert (cfg.budget, cfg.regrow_train_epochs, cfg.readjust_gradient) == ("feddst_erk", 0, "last_batch")
+    assert cfg.train.rounds == 20 and cfg.readjust.readjust_until == 10 and cfg.train.strategy == "fedavg"
+    assert (cfg.mask.budget, cfg.readjust.regrow_train_epochs, cfg.readjust.readjust_gradient) == ("feddst_erk", 0, "last_batch")
     assert config_from_yaml(cfg.to_yaml()) == cfg
     assert config_from_yaml(cfg.wire_yaml()) == cfg  # what nodes receive: the non-default keys
     assert "seed:" not in cfg.wire_yaml() and "rounds: 20" in cfg.wire_yaml()
@@ -93,7 +93,7 @@ def test_extends_takes_the_parent_file_then_overrides(tmp_path: Path) -> None:
     child = tmp_path / "child.yaml"
     child.write_text("extends: feddst_mnist\nrounds: 7\n")
     cfg = load_config(str(child))
-    assert (cfg.dataset, cfg.model, cfg.rounds, cfg.readjust_until) == ("mnist", "mnist_net", 7, 3)
+    assert (cfg.data.dataset, cfg.model.model, cfg.train.rounds, cfg.readjust.readjust_until) == ("mnist", "mnist_net", 7, 3)
     assert cfg.name == "feddst_mnist"  # from the parent, which itself extends cifar_noniid
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(f"extends: {b}\n")
@@ -103,3 +103,38 @@ def test_extends_takes_the_parent_file_then_overrides(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("extends: no_such_config\n")
     with pytest.raises(ConfigError, match="no_such_config"):
         load_config(str(tmp_path / "c.yaml"))
+
+
+def test_flat_and_dotted_keys_reach_the_same_section() -> None:
+    flat = load_config("cifar_noniid", ["lr=0.1", "server_lr=0.5", "model=mlp", "dataset=mnist"])
+    dotted = load_config("cifar_noniid", ["train.lr=0.1", "train.fedavgm.server_lr=0.5",
+                                          "model.model=mlp", "data.dataset=mnist"])
+    assert flat == dotted and hash(flat) == hash(dotted)
+    assert (flat.train.lr, flat.train.fedavgm.server_lr, flat.model.model) == (0.1, 0.5, "mlp")
+    assert flat.with_(lr=0.2).train.lr == 0.2 and flat.train.lr == 0.1
+    with pytest.raises(ConfigError, match="train.bogus"):
+        load_config("cifar_noniid", ["train.bogus=1"])
+
+
+def test_old_flat_run_config_loads_and_sectioned_yaml_round_trips(tmp_path: Path) -> None:
+    old = ROOT / "docs/results/cifar10-s0/feddst_faithful/config.yaml"  # written before sections
+    assert "\nlr:" in "\n" + old.read_text()
+    cfg = config_from_yaml(old.read_text())
+    assert cfg.faithful and cfg.train.double_softmax and cfg.data.dataset == "cifar10"
+    assert config_from_yaml(cfg.to_yaml()) == cfg
+    assert cfg.to_yaml().startswith(f"# config hash: {cfg.hash()}\n")
+
+
+def test_hash_ignores_only_execution_settings() -> None:
+    cfg = load_config("cifar_noniid", ["rounds=20"])
+    same = cfg.with_(name="x", output_dir="/tmp/x", progress=False, num_actors=3, log_level="debug")
+    assert same.hash() == cfg.hash() and len(cfg.hash()) == 64
+    assert cfg.with_(lr=0.02).hash() != cfg.hash() and cfg.with_(seed=1).hash() != cfg.hash()
+
+
+def test_a_renamed_key_fails_naming_old_and_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fedsparse import config
+
+    monkeypatch.setattr(config, "RENAMED", {"learning_rate": "lr"})
+    with pytest.raises(ConfigError, match=r"^learning_rate \(command line\) was renamed to lr"):
+        load_config("cifar_noniid", ["learning_rate=0.1"])

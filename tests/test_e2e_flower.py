@@ -77,7 +77,7 @@ def test_feddst_three_rounds_sparse_payloads_and_exact_ledger(tmp_path: Path, ca
     # Downloads: only active values travel; positions only to clients whose mask is stale.
     for server_round, mask, msg in captured["down"]:
         state, got_mask, _ = decode_state(msg.content["arrays"], shapes, masked, mask.to("cpu"),
-                                          value_dtype=cfg.value_dtype)
+                                          value_dtype=cfg.comm.value_dtype)
         assert got_mask == mask.to("cpu")
         n_values = msg.content["arrays"]["values"].numpy().size
         assert n_values == mask.num_active() + strategy.n_dense < n_masked
@@ -86,19 +86,19 @@ def test_feddst_three_rounds_sparse_payloads_and_exact_ledger(tmp_path: Path, ca
 
     # Uploads: values only at the client's mask, which keeps the global budget; readjusted masks
     # (round 1 and 2 readjust) travel with the reply.
-    active_budget = round((1 - cfg.sparsity) * n_masked)
+    active_budget = round((1 - cfg.mask.sparsity) * n_masked)
     uploaded_positions = 0
     for _, reply in captured["up"]:
         record = reply.content["arrays"]
         uploaded_positions += "positions" in record
         if "positions" not in record:
             continue
-        state, mask, _ = decode_state(record, shapes, masked, None, value_dtype=cfg.value_dtype)
+        state, mask, _ = decode_state(record, shapes, masked, None, value_dtype=cfg.comm.value_dtype)
         assert abs(mask.num_active() - active_budget) <= len(masked)
         assert record["values"].numpy().size == mask.num_active() + strategy.n_dense
         for n in masked:
             assert (state[n][~mask[n]] == 0).all()
-    assert uploaded_positions >= cfg.clients_per_round  # readjusted masks were uploaded
+    assert uploaded_positions >= cfg.train.clients_per_round  # readjusted masks were uploaded
 
     # The ledger equals the serialized sizes of exactly these messages.
     for server_round in (1, 2, 3):
@@ -110,7 +110,7 @@ def test_feddst_three_rounds_sparse_payloads_and_exact_ledger(tmp_path: Path, ca
     assert rows[-1]["cumulative_upload_bytes"] == sum(r["upload_bytes"] for r in rows)
     # Regrown weights entered the global mask (the mask changed on readjustment rounds).
     assert rows[1]["mask_changes"] > 0
-    assert 0.0 < rows[-1]["density"] <= 1 - cfg.sparsity + 1e-6
+    assert 0.0 < rows[-1]["density"] <= 1 - cfg.mask.sparsity + 1e-6
     assert rows[-1]["central_loss"] == rows[-1]["central_loss"]  # evaluated, finite
     for name in ("config.yaml", "summary.json", "accuracy_vs_round.png", "mask_churn.png"):
         assert (run / name).is_file()
@@ -143,9 +143,9 @@ def test_every_strategy_runs_through_flower(tmp_path: Path, overrides: dict) -> 
     assert all(r["failures"] == {"errors": 0, "rejected": 0, "dropped": 0, "missing": 0}
                for r in rows[1:])
     assert all(r["upload_bytes"] > 0 and "central_accuracy" in r for r in rows[1:])
-    sparse = cfg.strategy in ("fixed_mask", "feddst")
-    assert rows[-1]["density"] == pytest.approx(1 - cfg.sparsity, abs=1e-3) if sparse else rows[-1]["density"] == 1.0
-    if cfg.strategy == "fixed_mask":
+    sparse = cfg.train.strategy in ("fixed_mask", "feddst")
+    assert rows[-1]["density"] == pytest.approx(1 - cfg.mask.sparsity, abs=1e-3) if sparse else rows[-1]["density"] == 1.0
+    if cfg.train.strategy == "fixed_mask":
         # round 0 carries the federated scoring: dense scores up from every sampled client
-        assert rows[0]["upload_bytes"] > cfg.clients_per_round * 4 * 261_750
+        assert rows[0]["upload_bytes"] > cfg.train.clients_per_round * 4 * 261_750
         assert rows[1]["mask_changes"] == rows[2]["mask_changes"] == 0

@@ -27,20 +27,20 @@ def test_faithful_switches_every_reference_setting_on() -> None:
     plain = load_config("cifar_noniid", [])
     cfg = load_config("cifar_noniid", ["faithful=true"])
     for key, value in FAITHFUL_SETTINGS.items():
-        assert getattr(cfg, key) == value, key
-        assert getattr(plain, key) != value, f"{key} is already the reference's without faithful"
+        assert cfg.flat()[key] == value, key
+        assert plain.flat()[key] != value, f"{key} is already the reference's without faithful"
 
 
 def test_a_key_given_with_faithful_or_after_it_keeps_its_value(tmp_path: Path) -> None:
     cfg = load_config("feddst_cifar10", ["faithful=true", "double_softmax=false", "batch_order=shuffle"])
-    assert (cfg.double_softmax, cfg.batch_order, cfg.regrow_from) == (False, "shuffle", "all")
+    assert (cfg.train.double_softmax, cfg.train.batch_order, cfg.readjust.regrow_from) == (False, "shuffle", "all")
     # a file that sets faithful: its own keys win, a command-line key wins over both
     run = tmp_path / "faithful_off_one.yaml"
     run.write_text("extends: feddst_cifar10\nfaithful: true\nregrow_from: inactive\n")
     cfg = load_config(str(run), ["normalize=dataset"])
-    assert (cfg.regrow_from, cfg.normalize, cfg.double_softmax) == ("inactive", "dataset", True)
+    assert (cfg.readjust.regrow_from, cfg.data.normalize, cfg.train.double_softmax) == ("inactive", "dataset", True)
     # faithful=false given last switches nothing on
-    assert load_config(str(run), ["faithful=false"]).double_softmax is False
+    assert load_config(str(run), ["faithful=false"]).train.double_softmax is False
     # a resolved config (a run's config.yaml) loads back unchanged
     saved = tmp_path / "config.yaml"
     saved.write_text(cfg.to_yaml())
@@ -61,7 +61,7 @@ def test_readjustment_rounds_follow_the_reference_counter() -> None:
         cfg = load_config("feddst_cifar10", list(argv))
         strategy = SimpleNamespace(cfg=cfg)
         strategy.schedule_round = lambda r: FedDST.schedule_round(strategy, r)
-        return [r for r in range(1, cfg.rounds + 1) if FedDST.readjusts(strategy, r)]
+        return [r for r in range(1, cfg.train.rounds + 1) if FedDST.readjusts(strategy, r)]
 
     assert rounds("faithful=true") == list(range(2, 200, 15))  # 2, 17, ..., 197
     assert rounds() == list(range(1, 200, 15))  # 1, 16, ..., 196

@@ -47,7 +47,7 @@ def test_the_environment_and_the_version_switch_them_off(monkeypatch: pytest.Mon
     monkeypatch.setattr(flower_patches, "_off_by_config", False)
     monkeypatch.delenv(flower_patches.ENV_VAR, raising=False)
     assert flower_patches.enabled(Config()) is flower_patches.supported()
-    assert not flower_patches.enabled(Config(flower_patches=False))
+    assert not flower_patches.enabled(Config().with_(flower_patches=False))
     monkeypatch.setenv(flower_patches.ENV_VAR, "0")
     assert not flower_patches.enabled(Config()) and not flower_patches.enabled()
     monkeypatch.setenv(flower_patches.ENV_VAR, "1")

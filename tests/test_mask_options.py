@@ -45,9 +45,9 @@ def _exp(**overrides: object) -> Experiment:
               "sparsity": 0.9, "budget": "erk", "num_clients": 4, "clients_per_round": 2,
               "score_samples": 64, "split": "iid"}
     fields.update(overrides)
-    cfg = Config(**fields)
+    cfg = Config().with_(**fields)
     data = _data()
-    split = make_split("iid", data.train_y.numpy(), data.test_y.numpy(), cfg.num_clients, cfg.seed)
+    split = make_split("iid", data.train_y.numpy(), data.test_y.numpy(), cfg.data.num_clients, cfg.seed)
     return Experiment(cfg, data, split)
 
 
@@ -243,7 +243,7 @@ def test_init_checkpoint_loads_weights_only(tmp_path: Path) -> None:
         for p in trained.parameters():
             p.add_(1.0)
     path = save_checkpoint(trained, tmp_path / "pre.pt")
-    exp2 = dataclasses.replace(exp, cfg=dataclasses.replace(exp.cfg, init_checkpoint=str(path)))
+    exp2 = dataclasses.replace(exp, cfg=exp.cfg.with_(init_checkpoint=str(path)))
     loaded = exp2.new_model()
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
                                                  trained.state_dict().values()))

@@ -86,7 +86,7 @@ def test_a_node_keeps_the_setup_of_its_first_message(task_identity: None, tmp_pa
     first = Message(RecordDict({"config": ConfigRecord({"round": 1}), SETUP: setup}), dst_node_id=5,
                     message_type="train")
     got, exp, pid = client_app._setup(first, context)  # noqa: SLF001
-    assert (got, pid, exp.cfg.num_clients) == (yaml_text, 3, 10)
+    assert (got, pid, exp.cfg.data.num_clients) == (yaml_text, 3, 10)
     assert client_app._setup(bare, context)[0] == yaml_text  # noqa: SLF001 - kept in context.state
     assert client_app._mask_store(context, exp, pid).folder == tmp_path / "nodes" / "3"  # noqa: SLF001
 

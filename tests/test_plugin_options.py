@@ -100,7 +100,7 @@ def test_config_rejects_bad_mask_settings(argv: list[str], needle: str) -> None:
 def test_config_accepts_criterion_options() -> None:
     cfg = load_config("cifar_noniid", ["criterion=lottery", "criterion_options.iterations=2",
                                        "criterion_options.lr=1"])
-    assert cfg.criterion_options == {"iterations": 2, "lr": 1}
+    assert cfg.mask.criterion_options == {"iterations": 2, "lr": 1}
 
 
 def test_cli_other_criterions_option_exits_2_with_one_line() -> None:

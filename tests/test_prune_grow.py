@@ -2,7 +2,6 @@
 masks, `regrow_from`, the FedDST client's weight resets, and registering a new growth rule."""
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import pytest
 import torch
@@ -138,7 +137,7 @@ def _trainer() -> tuple[LocalTrainer, Tensor, Tensor, Mask]:
 @pytest.mark.parametrize("regrow_from", ["all", "inactive"])
 def test_client_readjust_weights(regrow_from: str) -> None:
     trainer, x, y, mask = _trainer()
-    cfg = replace(Config(), regrow_from=regrow_from, readjust_gradient="epoch")
+    cfg = Config().with_(regrow_from=regrow_from, readjust_gradient="epoch")
     # drop round(1/3 * 3) = 1: W[0, 1] (|0.1|)
     new = readjust_mask(trainer, x, y, mask, 1 / 3, cfg, torch.Generator().manual_seed(0))
     w = trainer.model.weight.detach()
@@ -169,9 +168,9 @@ def lowest_index_rule(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_a_registered_growth_rule_is_selectable(lowest_index_rule: str) -> None:
     out = readjust(MASK, inputs(), 1 / 3, grow=lowest_index_rule)
     assert out.mask["w"].tolist() == [True, True, True, False]  # index 1 pruned, then regrown
-    validate(replace(Config(), growth=lowest_index_rule))
+    validate(Config().with_(growth=lowest_index_rule))
     trainer, x, y, mask = _trainer()
-    cfg = replace(Config(), growth=lowest_index_rule)
+    cfg = Config().with_(growth=lowest_index_rule)
     new = readjust_mask(trainer, x, y, mask, 2 / 3, cfg, torch.Generator().manual_seed(0))
     # drop W[0, 1] and W[1, 1] (0.1, 0.2); grow flat indices 1 and 2 = W[0, 1], W[1, 0]
     assert new["weight"].tolist() == [[True, True], [True, False], [False, False]]
@@ -179,4 +178,4 @@ def test_a_registered_growth_rule_is_selectable(lowest_index_rule: str) -> None:
 
 def test_config_growth_names_the_rules() -> None:
     with pytest.raises(ConfigError, match="growth.*one of: gradient, random"):
-        validate(replace(Config(), growth="nope"))
+        validate(Config().with_(growth="nope"))

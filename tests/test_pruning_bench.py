@@ -29,8 +29,8 @@ def _bench(tmp_path: Path, *args: str):
 def _fake_run(calls: list[Cell]):
     def run(cell: Cell, cfg) -> dict:  # noqa: ANN001
         calls.append(cell)
-        assert cfg.strategy == "fixed_mask" and cfg.criterion == cell.method
-        assert cfg.sparsity == cell.sparsity and cfg.scoring == cell.scoring
+        assert cfg.train.strategy == "fixed_mask" and cfg.mask.criterion == cell.method
+        assert cfg.mask.sparsity == cell.sparsity and cfg.mask.scoring == cell.scoring
         acc = 0.5 + 0.01 * len(calls)
         return {**dict(zip(("method", "sparsity", "split", "scoring", "ablation", "variant",
                             "seed"), cell.key)),
@@ -47,10 +47,10 @@ def test_small_preset_grid() -> None:
     assert {c.split for c in grid} == {"iid", "dirichlet_0.5", "pathological"}
     assert {c.method for c in grid if c.scoring == "federated"} == {"snip"}
     cfg = cell_config(bench, grid[0], "/tmp/cells")
-    assert (cfg.dataset, cfg.model, cfg.rounds, cfg.num_clients) == ("mnist", "mlp", 3, 10)
+    assert (cfg.data.dataset, cfg.model.model, cfg.train.rounds, cfg.data.num_clients) == ("mnist", "mlp", 3, 10)
     d = next(c for c in grid if c.split == "dirichlet_0.5")
     cfg = cell_config(bench, d, "/tmp/cells")
-    assert cfg.split == "dirichlet" and cfg.dirichlet_alpha == 0.5
+    assert cfg.data.split == "dirichlet" and cfg.data.dirichlet_alpha == 0.5
     assert parse_split("pathological") == {"split": "pathological"}
 
 

@@ -15,7 +15,7 @@ import pytest
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fedsparse.config import load_config
+from fedsparse.config import config_from_yaml, load_config
 from fedsparse.data.splits import make_split
 from fedsparse.errors import ConfigError
 from fedsparse.metrics.loggers import LOGGERS, RunLogger, open_logger
@@ -126,7 +126,7 @@ def test_files_lists_the_folder(run: RunFolder) -> None:
 
 def test_logger_setting_and_registry(tmp_path: Path) -> None:
     assert LOGGERS.names() == ["none", "tensorboard"]
-    assert load_config("cifar_noniid").logger == "none"
+    assert load_config("cifar_noniid").runtime.logger == "none"
     with pytest.raises(ConfigError, match="logger='wandb' is invalid: must be one of: none, tensorb"):
         load_config("cifar_noniid", ["logger=wandb"])
     run = RunFolder.create(str(tmp_path), "exp", seed=0)
@@ -265,7 +265,10 @@ def test_real_run_writes_csv_events_and_figures(tmp_path: Path) -> None:
     series = _scalars(run.path_for(TENSORBOARD_DIR))
     assert {"accuracy/central", "accuracy/client_mean", "loss/train", "bytes/upload",
             "bytes/cumulative_download", "mask/density"} <= set(series)
-    assert json.loads(run.path_for("summary.json").read_text())["rounds"] == 2
+    summary = json.loads(run.path_for("summary.json").read_text())
+    assert summary["rounds"] == 2
+    saved = (run.path / "config.yaml").read_text()
+    assert summary["config_hash"] == cfg.hash() == config_from_yaml(saved).hash() and summary["config_hash"] in saved
     # the real rows through a resume from round 1: round 2 is written again, not duplicated
     run.truncate_metrics_after(1)
     with open_logger(cfg, run) as logger:

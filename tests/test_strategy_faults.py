@@ -59,7 +59,7 @@ def _strategy(name: str = "feddst", **overrides: object):
     strategy = STRATEGIES.get(name).load()(TinyExperiment(cfg, MASKED if sparse else []),
                                            torch.device("cpu"), {p: 100 + p for p in range(N)})
     if sparse:
-        strategy.budget = layer_budget(cfg.budget, {n: strategy.shapes[n] for n in MASKED}, 0.5)
+        strategy.budget = layer_budget(cfg.mask.budget, {n: strategy.shapes[n] for n in MASKED}, 0.5)
         g = torch.Generator().manual_seed(1)
         strategy.set_mask(Mask({n: torch.rand(strategy.shapes[n], generator=g) < 0.5 for n in MASKED}))
     return strategy

@@ -61,7 +61,7 @@ def test_install_swaps_the_extractor_only_on_a_known_version_when_on(monkeypatch
     monkeypatch.setattr(flwr, "__version__", "1.41.0")
     assert flower_patches.install(Config()) is True
     assert vce_api.add_messages_to_queue is vce_queue.extract_messages
-    assert flower_patches.install(Config(flower_patches=False)) is False  # a later run: taken out
+    assert flower_patches.install(Config().with_(flower_patches=False)) is False  # a later run: taken out
     assert vce_api.add_messages_to_queue is vce_queue._ORIGINAL
     assert not link_events.signals(SimpleNamespace(state=object()))
     monkeypatch.setenv(flower_patches.ENV_VAR, "0")

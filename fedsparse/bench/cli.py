@@ -71,7 +71,7 @@ def _ensure_checkpoints(bench: BenchConfig, grid: list[Cell], cells_dir: str) ->
                 cfgs.append(cell_config(bench, c, cells_dir, drop=("init_checkpoint",)))
         if not cfgs:
             continue
-        print(f"pre-training {cfgs[0].model} for variant {variant!r} into {path}", flush=True)
+        print(f"pre-training {cfgs[0].model.model} for variant {variant!r} into {path}", flush=True)
         report = pretrain(cfgs, bench.pretrain, Path(path))
         print(f"    {report['pretrain_images']} images, test accuracy "
               f"{100 * report['test_accuracy_all_classes']:.1f}% (all classes), "

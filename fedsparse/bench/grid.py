@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +40,10 @@ class Cell:
                          self.scoring, self.ablation, self.variant))
 
 
-# Run-config fields that change how a run executes or where it writes, not its results.
-EXECUTION_ONLY = ("name", "output_dir", "progress", "num_actors", "ray_address", "checkpoint_every",
-                  "resume", "server_device")
-
-
 def config_hash(cfg: Config) -> str:
-    """Short hash of the run config without `EXECUTION_ONLY` fields: a CSV row counts as the
-    cell's result only if it was made with the same settings."""
-    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in EXECUTION_ONLY}
-    return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """The run config's identity (`Config.hash()`, shortened): a CSV row counts as the cell's
+    result only if it was made with the same settings."""
+    return cfg.hash()[:12]
 
 
 def format_sparsity(s: float) -> str:

@@ -56,7 +56,7 @@ def held_out(experiments: Sequence[Experiment]) -> np.ndarray:
 
 
 def pretrain(cfgs: Sequence[Config], settings: PretrainConfig, out: Path) -> dict[str, Any]:
-    """Pre-train `cfgs[0].model` on the images held out from every config's split; save to `out`."""
+    """Pre-train `cfgs[0].model.model` on the images held out from every config's split; save to `out`."""
     t0 = time.perf_counter()
     exps = [build_experiment(c) for c in cfgs]
     data = exps[0].data
@@ -79,7 +79,7 @@ def pretrain(cfgs: Sequence[Config], settings: PretrainConfig, out: Path) -> dic
     overlap = int(np.isin(idx, client).sum())
     x = normalize(data.train_x[torch.from_numpy(idx)], data.mean, data.std)
     y = data.train_y[torch.from_numpy(idx)]
-    model = build_model(cfgs[0].model, data.num_classes, data.in_channels, data.image_size[0],
+    model = build_model(cfgs[0].model.model, data.num_classes, data.in_channels, data.image_size[0],
                         seed=settings.seed)
     trainer = LocalTrainer(model, None, lr=settings.lr, momentum=settings.momentum,
                            weight_decay=settings.weight_decay, batch_size=settings.batch_size)
@@ -92,8 +92,8 @@ def pretrain(cfgs: Sequence[Config], settings: PretrainConfig, out: Path) -> dic
         keep = torch.isin(data.test_y, torch.tensor(settings.classes))
         on_classes = evaluate(model, test_x[keep], data.test_y[keep], None)["central_accuracy"]
     save_checkpoint(model, out)
-    report = {"settings": asdict(settings), "model": cfgs[0].model, "dataset": cfgs[0].dataset,
-              "splits": sorted({f"{c.split}(seed={c.seed})" for c in cfgs}),
+    report = {"settings": asdict(settings), "model": cfgs[0].model.model, "dataset": cfgs[0].data.dataset,
+              "splits": sorted({f"{c.data.split}(seed={c.seed})" for c in cfgs}),
               "held_out_images": n_held, "pretrain_images": len(idx),
               "overlap_with_client_images": overlap, "final_train_loss": loss,
               "test_accuracy_all_classes": acc, "test_accuracy_pretrain_classes": on_classes,

@@ -80,6 +80,6 @@ def load_comparison(argv: Sequence[str]) -> Comparison:
     settings = load_dataclass(CompareConfig, CHECKS, mine)
     methods = load_methods(settings.methods_file)
     base = load_config(settings.config, overrides)
-    folder = Path(settings.out or Path(base.output_dir) / f"compare-{base.name}-s{base.seed}")
+    folder = Path(settings.out or Path(base.runtime.output_dir) / f"compare-{base.name}-s{base.seed}")
     configs = {m: method_config(settings.config, overrides, m, methods) for m in settings.methods}
     return Comparison(settings, folder, overrides, methods, configs)

@@ -45,7 +45,7 @@ def as_args(overrides: dict[str, Any]) -> list[str]:
 
 def is_sparse(cfg: Config) -> bool:
     """Whether the method's strategy trains and sends a sparse model."""
-    return STRATEGIES.get(cfg.strategy).sparse
+    return STRATEGIES.get(cfg.train.strategy).sparse
 
 
 def method_config(config: str, overrides: list[str], method: str,

@@ -1,7 +1,8 @@
 """Run a comparison's methods one after the other, each in its own process and run folder.
 
-The comparison folder is the state: `<method>-<time>-s<seed>/` run folders. A method whose newest
-folder has `summary.json` is finished and skipped; one with a checkpoint is resumed
+The comparison folder is the state: `<method>-<time>-s<seed>/` run folders. A method's run is its
+newest folder whose config has the method's `Config.hash()` (settings changed since: a new run).
+One with `summary.json` is finished and skipped; one with a checkpoint is resumed
 (`resume=<folder>`); otherwise it starts anew. So an interrupted comparison goes on where it
 stopped, redoing at most the rounds since a method's last checkpoint.
 """
@@ -16,17 +17,38 @@ from pathlib import Path
 
 from fedsparse.compare.config import Comparison
 from fedsparse.compare.methods import as_args
+from fedsparse.config import config_from_yaml, load_config
 from fedsparse.errors import DataError
-from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, SUMMARY_FILE
+from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY = "simulations.cifar_noniid"
 
 
-def method_folder(folder: Path, method: str, seed: int) -> Path | None:
-    """The newest run folder of `method` in the comparison folder, if any."""
-    found = [p for p in folder.glob(f"{method}-*-s{seed}*") if p.is_dir()]
+def method_folder(folder: Path, method: str, seed: int, config_hash: str) -> Path | None:
+    """The newest run folder of `method` in the comparison folder made with the settings of
+    `config_hash`, if any."""
+    found = [p for p in folder.glob(f"{method}-*-s{seed}*") if p.is_dir() and run_hash(p) == config_hash]
     return max(found, key=lambda p: p.name) if found else None
+
+
+def run_hash(run: Path) -> str | None:
+    """`Config.hash()` of a run folder's config.yaml (older, flat ones too); None if unreadable."""
+    try:
+        return config_from_yaml((run / CONFIG_FILE).read_text(encoding="utf-8")).hash()
+    except Exception:  # noqa: BLE001 - a folder without a readable config is no run of this method
+        return None
+
+
+def start_args(comp: Comparison, method: str) -> list[str]:
+    """The `key=value` arguments that start `method`'s run."""
+    return [f"config={comp.settings.config}", *comp.overrides, *as_args(comp.methods[method]),
+            *dense_args(comp, method), f"name={method}", f"output_dir={comp.folder}", "progress=false"]
+
+
+def method_hash(comp: Comparison, method: str) -> str:
+    """`Config.hash()` of the run `start_args` starts."""
+    return load_config(comp.settings.config, start_args(comp, method)).hash()
 
 
 def is_done(run: Path | None) -> bool:
@@ -55,11 +77,11 @@ def dense_args(comp: Comparison, method: str) -> list[str]:
         return []
     args = []
     if "eval_every" not in comp.methods[method] and sparse:
-        density = 1.0 - comp.configs[sparse[0]].sparsity
-        args.append(f"eval_every={max(1, round(cfg.eval_every * density))}")
+        density = 1.0 - comp.configs[sparse[0]].mask.sparsity
+        args.append(f"eval_every={max(1, round(cfg.runtime.eval_every * density))}")
     totals = [total_upload_gb(run) for m in sparse
-              if is_done(run := method_folder(comp.folder, m, cfg.seed))]
-    if comp.settings.dense_budget > 0 and totals and cfg.max_upload_gb is None:
+              if is_done(run := method_folder(comp.folder, m, cfg.seed, method_hash(comp, m)))]
+    if comp.settings.dense_budget > 0 and totals and cfg.comm.max_upload_gb is None:
         args.append(f"max_upload_gb={comp.settings.dense_budget * max(totals):.6g}")
     return args
 
@@ -70,8 +92,8 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
     done: dict[str, Path] = {}
     methods = order(comp)
     for i, method in enumerate(methods, start=1):
-        seed = comp.configs[method].seed
-        run = method_folder(comp.folder, method, seed)
+        seed, identity = comp.configs[method].seed, method_hash(comp, method)
+        run = method_folder(comp.folder, method, seed, identity)
         if is_done(run):
             log(f"[{i}/{len(methods)}] {method}: done ({run.name}), skipped")
             done[method] = run
@@ -80,9 +102,7 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
             args = [f"resume={run}", "progress=false"]
             what = f"resuming {run.name}"
         else:
-            args = [f"config={comp.settings.config}", *comp.overrides,
-                    *as_args(comp.methods[method]), *dense_args(comp, method),
-                    f"name={method}", f"output_dir={comp.folder}", "progress=false"]
+            args = start_args(comp, method)
             what = "starting"
         logfile = comp.folder / f"{method}.log"
         log(f"[{i}/{len(methods)}] {method}: {what} (log: {logfile})")
@@ -92,7 +112,7 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
             out.flush()
             rc = subprocess.run([sys.executable, "-m", ENTRY, *args], cwd=REPO, stdout=out,
                                 stderr=subprocess.STDOUT).returncode
-        run = method_folder(comp.folder, method, seed)
+        run = method_folder(comp.folder, method, seed, identity)
         if rc != 0 or not is_done(run):
             raise DataError(f"method {method} failed (exit {rc}); see {logfile}; run the "
                             "comparison again to resume it")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +79,10 @@ def load_checkpoint(run_path: str | Path) -> tuple[int, dict[str, Any]]:
 def open_run_folder(cfg: Config) -> RunFolder:
     """A new run folder with `config.yaml`, or, when resuming, the run's own folder (its
     `config.yaml` rewritten only to record a changed `rounds`)."""
-    if cfg.resume is None:
-        run = RunFolder.create(cfg.output_dir, cfg.name, cfg.seed)
+    if cfg.runtime.resume is None:
+        run = RunFolder.create(cfg.runtime.output_dir, cfg.name, cfg.seed)
         run.write_config(cfg.to_yaml())
         return run
-    run = RunFolder(Path(cfg.resume))
-    run.write_config(replace(cfg, resume=None).to_yaml())
+    run = RunFolder(Path(cfg.runtime.resume))
+    run.write_config(cfg.with_(resume=None).to_yaml())
     return run

@@ -64,7 +64,7 @@ def _mask_store(context: Context, exp: Experiment, pid: int) -> MaskStore:
     if "state_dir" in setup:
         own = context.node_config.get("state-dir")
         folder = node_folder(str(setup["state_dir"]), str(own) if own else None, pid)
-        return DiskMaskStore(folder, exp.cfg.checkpoint_every)
+        return DiskMaskStore(folder, exp.cfg.runtime.checkpoint_every)
     return ContextMaskStore(context.state)
 
 
@@ -92,25 +92,25 @@ def train(msg: Message, context: Context) -> Message:
     cfg = exp.cfg
     instr = msg.content["config"]
     server_round, version = int(instr["round"]), int(instr["mask_version"])
-    model = _model(yaml_text).to(cfg.client_device)  # once per actor; a no-op on the CPU
+    model = _model(yaml_text).to(cfg.runtime.client_device)  # once per actor; a no-op on the CPU
     shapes = {n: t.shape for n, t in float_state(model, copy=False).items()}
     store = _mask_store(context, exp, pid)
     known = _held_mask(store, server_round, version, exp, shapes)
     state, mask, sent = decode_state(msg.content["arrays"], shapes, exp.masked_names, known,
-                                     value_dtype=cfg.value_dtype)
+                                     value_dtype=cfg.comm.value_dtype)
     if sent and mask is not None:
         store.save(server_round, version, msg.content["arrays"])
-    if faults.fails(cfg.seed, server_round, pid, cfg.client_failure_rate):
+    if faults.fails(cfg.seed, server_round, pid, cfg.runtime.client_failure_rate):
         raise faults.InjectedFailure(f"client {pid} failed in round {server_round} "
-                                     f"(client_failure_rate={cfg.client_failure_rate})")
+                                     f"(client_failure_rate={cfg.runtime.client_failure_rate})")
     model.load_state_dict(state, strict=False)
     result = client_update(exp, model, mask, pid, server_round,
                            proximal_mu=float(instr.get("proximal_mu", 0.0)),
                            readjust=bool(instr.get("readjust", False)),
                            drop_fraction=float(instr.get("drop_fraction", 0.0)))
     arrays = encode_state(float_state(model, copy=False), exp.masked_names, result.mask,  # to CPU
-                          send_positions=result.mask_changes > 0, codec=cfg.codec,
-                          value_dtype=cfg.value_dtype)
+                          send_positions=result.mask_changes > 0, codec=cfg.comm.codec,
+                          value_dtype=cfg.comm.value_dtype)
     metrics = MetricRecord({"partition-id": pid, "num-examples": result.num_examples,
                             "train_loss": result.train_loss, "mask_changes": result.mask_changes,
                             "train_time_s": time.perf_counter() - t0})
@@ -121,16 +121,16 @@ def train(msg: Message, context: Context) -> Message:
 def score_locally(msg: Message, context: Context) -> Message:
     """Score the initial model on local data (federated pruning at initialisation)."""
     yaml_text, exp, pid = _setup(msg, context)
-    model = _model(yaml_text).to(exp.cfg.client_device)
+    model = _model(yaml_text).to(exp.cfg.runtime.client_device)
     shapes = {n: t.shape for n, t in float_state(model, copy=False).items()}
     state, _, _ = decode_state(msg.content["arrays"], shapes, [], None, value_dtype="float32")
     model.load_state_dict(state, strict=False)
-    x, y = (t.to(exp.cfg.client_device) for t in exp.client_train(pid))
-    batches = [(x[i:i + exp.cfg.batch_size], y[i:i + exp.cfg.batch_size])
-               for i in range(0, len(y), exp.cfg.batch_size)]
+    x, y = (t.to(exp.cfg.runtime.client_device) for t in exp.client_train(pid))
+    batches = [(x[i:i + exp.cfg.train.batch_size], y[i:i + exp.cfg.train.batch_size])
+               for i in range(0, len(y), exp.cfg.train.batch_size)]
     scores = MaskSpec.from_config(exp.cfg).score(model, exp.masked_names, batches,
                                                  generator=client_generator(exp.cfg.seed, 0, pid))
-    arrays = encode_state(scores, [], None, send_positions=False, codec=exp.cfg.codec,  # to CPU
+    arrays = encode_state(scores, [], None, send_positions=False, codec=exp.cfg.comm.codec,  # to CPU
                           value_dtype="float32")
     return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord(
         {"partition-id": pid, "num-examples": len(y)})}), reply_to=msg)

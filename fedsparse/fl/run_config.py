@@ -10,7 +10,6 @@ value was changed in pyproject.toml (differs from `Config`'s default); otherwise
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ def load_args(run_config: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[
     """(config file, `key=value` arguments) of a run: the `overrides`, then every other key of
     `run_config` that is in `given` (the keys passed with --run-config) or differs from the
     dataclass default. Unknown keys are passed on, for `load_config` to name."""
-    defaults = {f.name: getattr(Config(), f.name) for f in dataclasses.fields(Config)}
+    defaults = Config().flat()
     args = str(run_config.get("overrides", "")).split()
     for key, value in run_config.items():
         if key in OWN_KEYS:

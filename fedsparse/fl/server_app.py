@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -103,14 +102,14 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     t_start = time.perf_counter()
     exp = experiment_from_yaml(cfg.to_yaml())
     device = server_device(cfg)
-    strategy: SparseFedAvg = STRATEGIES.get(cfg.strategy).load()(exp, device, {})
-    state_dir = str(run.path_for(NODES_DIR).resolve()) if cfg.checkpoint_every > 0 else None
+    strategy: SparseFedAvg = STRATEGIES.get(cfg.train.strategy).load()(exp, device, {})
+    state_dir = str(run.path_for(NODES_DIR).resolve()) if cfg.runtime.checkpoint_every > 0 else None
     # the run's config as `config.yaml` records it: resumed without changed settings, a node's
     # setup is the very text (and size) an uninterrupted run sends
-    strategy.node_setup = NodeSetup(replace(cfg, resume=None).wire_yaml(), state_dir)
-    nodes = strategy.node_of = NodeDirectory(grid, cfg.num_clients)
+    strategy.node_setup = NodeSetup(cfg.with_(resume=None).wire_yaml(), state_dir)
+    nodes = strategy.node_of = NodeDirectory(grid, cfg.data.num_clients)
     first_round, restart = 1, None
-    if cfg.resume is None:
+    if cfg.runtime.resume is None:
         strategy.initialize(grid)
         write_mask_artifacts(strategy, run)
     else:
@@ -120,31 +119,31 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     nodes.resolve()
     if restart is not None:
         _update_restart(run, strategy, restart)
-    log.info("server on %s; %d clients, %d per round", device, cfg.num_clients, cfg.clients_per_round)
-    with (RoundProgress(cfg.rounds, cfg.progress, first_round - 1) as progress, rounds_running(),
+    log.info("server on %s; %d clients, %d per round", device, cfg.data.num_clients, cfg.train.clients_per_round)
+    with (RoundProgress(cfg.train.rounds, cfg.runtime.progress, first_round - 1) as progress, rounds_running(),
           open_logger(cfg, run) as logger):
         if first_round == 1:
             row = _row(strategy, 0, time.perf_counter(), t_start)
             row.update(evaluator(strategy.state))
             run.append_metrics(row)
             logger.log(row)
-            if cfg.checkpoint_every > 0:
+            if cfg.runtime.checkpoint_every > 0:
                 save_checkpoint(run, 0, strategy)
-        for server_round in range(first_round, cfg.rounds + 1):
+        for server_round in range(first_round, cfg.train.rounds + 1):
             t_round = time.perf_counter()
             messages = strategy.configure_train(server_round, None, ConfigRecord(), grid)
             strategy.aggregate_train(server_round,
                                      replies_as_they_arrive(grid, messages, ROUND_TIMEOUT_S))
             row = _row(strategy, server_round, t_round, t_start)
-            last = server_round == cfg.rounds or _budget_spent(cfg, row)
-            if server_round % cfg.eval_every == 0 or last:
+            last = server_round == cfg.train.rounds or _budget_spent(cfg, row)
+            if server_round % cfg.runtime.eval_every == 0 or last:
                 t_eval = time.perf_counter()
                 row.update(evaluator(strategy.state))
                 row["eval_s"] = time.perf_counter() - t_eval
             row["round_time_s"] = time.perf_counter() - t_round
             run.append_metrics(row)
             logger.log(row)
-            every = cfg.checkpoint_every
+            every = cfg.runtime.checkpoint_every
             if every > 0 and (server_round % every == 0 or last):
                 save_checkpoint(run, server_round, strategy)
             if restart is not None:
@@ -153,6 +152,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
             if last:
                 break
     summary = summarize(run.read_metrics())
+    summary["config_hash"] = cfg.hash()  # the run's identity (also atop config.yaml)
     summary["server_device"] = str(device)
     summary["restarts"] = run.read_restarts()
     found = nodes.discovery.cumulative()  # this session's, as each restart asks again
@@ -164,7 +164,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
 
 def _budget_spent(cfg: Config, row: dict[str, Any]) -> bool:
     """True once the cumulative upload has reached `max_upload_gb` (never when it is unset)."""
-    return cfg.max_upload_gb is not None and row["cumulative_upload_bytes"] >= cfg.max_upload_gb * 1e9
+    return cfg.comm.max_upload_gb is not None and row["cumulative_upload_bytes"] >= cfg.comm.max_upload_gb * 1e9
 
 
 def _resume(cfg: Config, run: RunFolder, strategy: SparseFedAvg) -> tuple[int, dict[str, Any]]:

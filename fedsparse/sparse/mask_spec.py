@@ -62,10 +62,10 @@ class MaskSpec:
     def from_config(cls, cfg: Config) -> MaskSpec:
         """The spec of a run's config: density 1 - sparsity, the criterion's options from
         `criterion_options` (and, for fields declaring a `config_key`, from that key)."""
-        options = CRITERIA.options(cfg.criterion, cfg.criterion_options, CRITERION_OPTIONS_KEY, cfg)
-        return cls(density=1.0 - cfg.sparsity, criterion=cfg.criterion, options=options,
-                   budget=cfg.budget, scope=cfg.scope, granularity=cfg.granularity,
-                   input_keep=cfg.input_keep, ablation=cfg.mask_ablation)
+        options = CRITERIA.options(cfg.mask.criterion, cfg.mask.criterion_options, CRITERION_OPTIONS_KEY, cfg)
+        return cls(density=1.0 - cfg.mask.sparsity, criterion=cfg.mask.criterion, options=options,
+                   budget=cfg.mask.budget, scope=cfg.mask.scope, granularity=cfg.mask.granularity,
+                   input_keep=cfg.mask.input_keep, ablation=cfg.mask.mask_ablation)
 
     @property
     def scores_data(self) -> bool:

@@ -55,13 +55,13 @@ def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pi
     device = next(model.parameters()).device
     x, y = (t.to(device) for t in exp.client_train(pid))
     gen = client_generator(cfg.seed, server_round, pid)
-    trainer = LocalTrainer(model, mask, lr=cfg.lr, momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                           proximal_mu=proximal_mu, augment=cfg.augment,
-                           double_softmax=cfg.double_softmax)
-    order = fixed_order(cfg.seed, pid, len(y)) if cfg.batch_order == "fixed" else None
+    trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
+                           weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
+                           proximal_mu=proximal_mu, augment=cfg.data.augment,
+                           double_softmax=cfg.train.double_softmax)
+    order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
     readjust = readjust and mask is not None
-    before = cfg.local_epochs - cfg.regrow_train_epochs if readjust else cfg.local_epochs
+    before = cfg.train.local_epochs - cfg.readjust.regrow_train_epochs if readjust else cfg.train.local_epochs
     loss = trainer.train_epochs(x, y, before, gen, order=order)
     new_mask, changes = mask, 0
     if readjust:
@@ -69,6 +69,6 @@ def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pi
         new_mask = readjust_mask(trainer, x, y, mask, drop_fraction, cfg, gen)
         changes = new_mask.changed(mask)
         trainer.set_mask(new_mask)
-        if cfg.regrow_train_epochs:
-            loss = trainer.train_epochs(x, y, cfg.regrow_train_epochs, gen, order=order)
+        if cfg.readjust.regrow_train_epochs:
+            loss = trainer.train_epochs(x, y, cfg.readjust.regrow_train_epochs, gen, order=order)
     return ClientResult(new_mask, len(y), loss, changes)

@@ -57,11 +57,11 @@ def supported() -> bool:
 
 
 def enabled(cfg: Config | None = None) -> bool:
-    """Whether the patches apply: not switched off by `ENV_VAR`, by `cfg.flower_patches` (without
+    """Whether the patches apply: not switched off by `ENV_VAR`, by `cfg.runtime.flower_patches` (without
     `cfg`: by the last `install`), and a supported flwr version."""
     if os.environ.get(ENV_VAR, "").strip() == "0":
         return False
-    off = _off_by_config if cfg is None else not cfg.flower_patches
+    off = _off_by_config if cfg is None else not cfg.runtime.flower_patches
     if off:
         return False
     return supported()
@@ -72,10 +72,10 @@ def install(cfg: Config) -> bool:
     take out any an earlier run put in, so that this run uses Flower's own code. Returns whether
     they are in place."""
     global _off_by_config, _installed
-    _off_by_config = not cfg.flower_patches
+    _off_by_config = not cfg.runtime.flower_patches
     on = enabled(cfg)
     if not on:
-        _log.debug("Flower patches off (flower_patches=%s, %s=%r)", cfg.flower_patches, ENV_VAR,
+        _log.debug("Flower patches off (flower_patches=%s, %s=%r)", cfg.runtime.flower_patches, ENV_VAR,
                    os.environ.get(ENV_VAR))
     if on or _installed:
         from fedsparse.fl.flower_patches import vce_queue

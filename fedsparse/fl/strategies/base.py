@@ -76,7 +76,7 @@ class SparseFedAvg(Strategy):
 
     def client_instructions(self, server_round: int) -> dict[str, Any]:
         """Extra per-round settings sent to clients."""
-        return {"proximal_mu": float(self.cfg.proximal_mu or 0.0)}
+        return {"proximal_mu": float(self.cfg.train.fedprox.proximal_mu or 0.0)}
 
     def server_update(self, server_round: int, average: dict[str, torch.Tensor],
                       union: Mask | None) -> None:
@@ -87,8 +87,8 @@ class SparseFedAvg(Strategy):
     def aggregation_weight(self, num_examples: float) -> float:
         """A reply's weight in the average: its sample count, or (`aggregation_weight=batches`,
         the FedDST reference's `train_size()`) its number of local minibatches."""
-        if self.cfg.aggregation_weight == "batches":
-            return float(math.ceil(num_examples / self.cfg.batch_size))
+        if self.cfg.train.aggregation_weight == "batches":
+            return float(math.ceil(num_examples / self.cfg.train.batch_size))
         return num_examples
 
     @property
@@ -150,15 +150,15 @@ class SparseFedAvg(Strategy):
         self.client_mask_version = {int(p): int(v) for p, v in state["client_mask_version"].items()}
         # checkpoints written before the setup travelled with a node's first message: every
         # node got it before round 1
-        self.node_setup.load_state_dict(state.get("client_setup", range(self.cfg.num_clients)))
+        self.node_setup.load_state_dict(state.get("client_setup", range(self.cfg.data.num_clients)))
         self.ledger.load_state_dict(state["ledger"])
 
     # ---------------------------------------------------------------- Flower Strategy API
     def configure_train(self, server_round: int, arrays: ArrayRecord | None, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
-        draws = Counter(sample_clients(self.cfg.seed, server_round, range(self.cfg.num_clients),
-                                       self.cfg.clients_per_round,
-                                       replace=self.cfg.sample_with_replacement))
+        draws = Counter(sample_clients(self.cfg.seed, server_round, range(self.cfg.data.num_clients),
+                                       self.cfg.train.clients_per_round,
+                                       replace=self.cfg.train.sample_with_replacement))
         pids = sorted(draws)  # a client drawn twice gets one message and counts twice
         encoded: dict[bool, ArrayRecord] = {}
         messages, refs = [], []
@@ -168,8 +168,8 @@ class SparseFedAvg(Strategy):
             send_mask = bool(self.masked) and self.client_mask_version.get(pid) != self.mask_version
             if send_mask not in encoded:
                 encoded[send_mask] = encode_state(self.state, self.masked, self.mask,
-                                                  send_positions=send_mask, codec=self.cfg.codec,
-                                                  value_dtype=self.cfg.value_dtype)
+                                                  send_positions=send_mask, codec=self.cfg.comm.codec,
+                                                  value_dtype=self.cfg.comm.value_dtype)
             cfg = ConfigRecord({"round": server_round, "mask_version": self.mask_version,
                                 **dict(config), **instructions})
             msg = Message(self.node_setup.content(pid, {"arrays": encoded[send_mask], "config": cfg}),
@@ -196,10 +196,10 @@ class SparseFedAvg(Strategy):
             if not math.isfinite(value) or (key == "num-examples" and value <= 0):
                 raise PayloadError(f"metric {key}={value} is invalid")
         state, mask, sent = decode_state(reply.content["arrays"], self.shapes, self.masked,
-                                         held.mask, value_dtype=self.cfg.value_dtype,
+                                         held.mask, value_dtype=self.cfg.comm.value_dtype,
                                          max_active=held.active)
         ref = reference_upload_bits(self.n_masked, self.n_dense, held.density, readjusted=sent,
-                                    sparsity=self.cfg.sparsity)
+                                    sparsity=self.cfg.mask.sparsity)
         self.record_received(server_round, pid, reply, ref)
         self.client_mask_version[pid] = self._sent_version[pid]  # the client now holds that mask
         return pid, state, mask, float(metrics["num-examples"]), dict(metrics)
@@ -221,7 +221,7 @@ class SparseFedAvg(Strategy):
                             server_round, reply.metadata.src_node_id)
                 continue
             heard.add(pid)
-            if faults.drops_out(self.cfg.seed, server_round, pid, self.cfg.client_dropout_rate):
+            if faults.drops_out(self.cfg.seed, server_round, pid, self.cfg.runtime.client_dropout_rate):
                 failures["dropped"] += 1  # lost on the way: never read, its bytes never received
                 continue
             if reply.has_error():

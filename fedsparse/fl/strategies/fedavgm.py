@@ -21,7 +21,7 @@ class FedAvgM(SparseFedAvg):
 
     def server_update(self, server_round: int, average: dict[str, torch.Tensor],
                       union: Mask | None) -> None:
-        beta, lr = self.cfg.server_momentum, self.cfg.server_lr
+        beta, lr = self.cfg.train.fedavgm.server_momentum, self.cfg.train.fedavgm.server_lr
         for n, w in self.state.items():
             self.velocity[n].mul_(beta).add_(average[n] - w)
             self.state[n] = w + lr * self.velocity[n]

@@ -52,8 +52,8 @@ class FedDST(SparseFedAvg):
     """FedDST with a per-layer budget fixed at `1 - sparsity` density."""
 
     def initialize(self, grid: Grid) -> None:
-        self.budget = layer_budget(self.cfg.budget, {n: self.shapes[n] for n in self.masked},
-                                   1.0 - self.cfg.sparsity)
+        self.budget = layer_budget(self.cfg.mask.budget, {n: self.shapes[n] for n in self.masked},
+                                   1.0 - self.cfg.mask.sparsity)
         self.set_mask(initial_mask(self, grid))
 
     def state_dict(self) -> dict[str, Any]:
@@ -66,18 +66,18 @@ class FedDST(SparseFedAvg):
     def schedule_round(self, server_round: int) -> int:
         """The readjustment schedule's counter t: the round (1, 2, ...), or with
         `readjust_counter=zero` the reference code's 0-based round counter (0, 1, ...)."""
-        return server_round - 1 if self.cfg.readjust_counter == "zero" else server_round
+        return server_round - 1 if self.cfg.readjust.readjust_counter == "zero" else server_round
 
     def readjusts(self, server_round: int) -> bool:
         """(t - 1) % readjust_every == 0 and t < readjust_until, t = schedule_round."""
         t = self.schedule_round(server_round)
-        return (t - 1) % self.cfg.readjust_every == 0 and t < self.cfg.readjust_until
+        return (t - 1) % self.cfg.readjust.readjust_every == 0 and t < self.cfg.readjust.readjust_until
 
     def client_instructions(self, server_round: int) -> dict[str, Any]:
         readjust = self.readjusts(server_round)
         t = self.schedule_round(server_round)
-        fraction = (DROP_SCHEDULES.get(self.cfg.alpha_schedule)(t, self.cfg.readjust_until,
-                                                                self.cfg.alpha) if readjust else 0.0)
+        fraction = (DROP_SCHEDULES.get(self.cfg.readjust.alpha_schedule)(t, self.cfg.readjust.readjust_until,
+                                                                self.cfg.readjust.alpha) if readjust else 0.0)
         return {**super().client_instructions(server_round), "readjust": readjust,
                 "drop_fraction": float(fraction)}
 

@@ -16,6 +16,6 @@ class FedProx(SparseFedAvg):
     """
 
     def client_instructions(self, server_round: int) -> dict[str, Any]:
-        mu = self.cfg.proximal_mu
+        mu = self.cfg.train.fedprox.proximal_mu
         return {**super().client_instructions(server_round),
                 "proximal_mu": float(DEFAULT_MU if mu is None else mu)}

@@ -31,7 +31,7 @@ def proxy_batches(exp: Experiment) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`score_samples` seeded training images standing for a small public set held by the server."""
     cfg, data = exp.cfg, exp.data
     rng = np.random.default_rng([cfg.seed, 7])
-    idx = torch.from_numpy(rng.choice(len(data.train_y), size=min(cfg.score_samples, len(data.train_y)),
+    idx = torch.from_numpy(rng.choice(len(data.train_y), size=min(cfg.mask.score_samples, len(data.train_y)),
                                       replace=False))
     x = exp.normalize(data.train_x[idx])
     y = data.train_y[idx]
@@ -42,8 +42,8 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
     """Round 0: sampled clients score the initial model on their own data; the server averages
     the scores weighted by sample counts. Both transfers are recorded in the ledger."""
     cfg = strategy.cfg
-    pids = sample_clients(cfg.seed, 0, range(cfg.num_clients), cfg.clients_per_round)
-    record = encode_state(strategy.state, [], None, send_positions=False, codec=cfg.codec,
+    pids = sample_clients(cfg.seed, 0, range(cfg.data.num_clients), cfg.train.clients_per_round)
+    record = encode_state(strategy.state, [], None, send_positions=False, codec=cfg.comm.codec,
                           value_dtype="float32")
     messages = []
     for pid in pids:
@@ -76,11 +76,11 @@ def initial_mask(strategy, grid: Grid) -> Mask:  # noqa: ANN001
     strategy (`input_selection`, written by `write_mask_artifacts`)."""
     exp, cfg = strategy.exp, strategy.cfg
     spec = MaskSpec.from_config(cfg)
-    federated = cfg.scoring == "federated" and spec.scores_data
+    federated = cfg.mask.scoring == "federated" and spec.scores_data
     data = exp.data
 
     def fresh_model(seed: int) -> torch.nn.Module:
-        return build_model(cfg.model, data.num_classes, data.in_channels, data.image_size[0], seed=seed)
+        return build_model(cfg.model.model, data.num_classes, data.in_channels, data.image_size[0], seed=seed)
 
     result = build_initial_mask(
         exp.new_model(), exp.masked_names, spec, cfg.seed, (data.in_channels, *data.image_size),
@@ -103,7 +103,7 @@ def write_mask_artifacts(strategy, run: RunFolder) -> None:  # noqa: ANN001
     mask.save(run.path_for("initial_mask.npz"))
     shape = (exp.data.in_channels, *exp.data.image_size)
     info: dict[str, Any] = {"density": mask.density(), "layer_density": mask.layer_densities(),
-                            "mask_ablation": exp.cfg.mask_ablation, "input_keep": exp.cfg.input_keep,
+                            "mask_ablation": exp.cfg.mask.mask_ablation, "input_keep": exp.cfg.mask.input_keep,
                             **model_cost(exp.new_model(), mask, shape)}
     selection = strategy.input_selection
     if selection is not None:
@@ -111,6 +111,6 @@ def write_mask_artifacts(strategy, run: RunFolder) -> None:  # noqa: ANN001
         np.save(run.path_for("input_importance.npy"), selection.importance.numpy())
         save_importance_map(selection.importance, selection.kept_index,
                             run.path_for("input_importance.png"),
-                            title=f"{exp.cfg.criterion} ({exp.cfg.scoring}), {exp.data.name}")
+                            title=f"{exp.cfg.mask.criterion} ({exp.cfg.mask.scoring}), {exp.data.name}")
         info["inputs_selected"] = int(selection.kept_index.numel())
     run.path_for("initial_mask.json").write_text(json.dumps(to_jsonable(info), indent=2) + "\n")

@@ -40,5 +40,5 @@ class RunLogger:
 
 
 def open_logger(cfg: Config, run: RunFolder) -> RunLogger:
-    """The logger `cfg.logger` names, opened on `run` (use it as a context manager)."""
-    return LOGGERS.get(cfg.logger)(run, cfg)
+    """The logger `cfg.runtime.logger` names, opened on `run` (use it as a context manager)."""
+    return LOGGERS.get(cfg.runtime.logger)(run, cfg)
