@@ -45,17 +45,19 @@ def hessian_gradient(model: nn.Module, leaves: dict[str, Tensor], batches: Batch
 class GraspOptions:
     """Options of `grasp` (config `criterion_options`)."""
 
-    temperature: float = option(1.0, "divides the logits inside the loss (the GraSP reference "
-                                "code uses 200)", lo=0, lo_open=True)
+    temperature: float = option(200.0, "divides the logits inside the loss, as the GraSP and "
+                                "Synaptic-Flow reference code do (T = 200)", lo=0, lo_open=True)
 
 
 @CRITERIA.register("grasp", options=GraspOptions)
 def grasp_scores(model: nn.Module, names: list[str], batches: Batches | None,
                  mask: Mask | None = None, generator: torch.Generator | None = None,
-                 temperature: float = 1.0) -> dict[str, Tensor]:
+                 temperature: float = 200.0) -> dict[str, Tensor]:
     """w * (H g) at the given (masked) weights; higher = keep (see the module docstring).
 
-    `temperature` divides the logits inside the loss (GraSP's reference code uses 200).
+    `temperature` divides the logits inside the loss: 200, as in the reference code of GraSP
+    (alecwangcq/GraSP, pruner/GraSP.py: T=200) and Synaptic-Flow (Pruners/pruners.py, class
+    GraSP: self.temp = 200); T = 1 selects other masks.
     """
     batches = require_batches("grasp", batches)
     with no_side_effects(model, batchnorm_train=True):
