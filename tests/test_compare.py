@@ -82,6 +82,21 @@ def test_dense_methods_evaluate_at_the_sparse_upload_spacing(tmp_path: Path) -> 
     assert dense_args(comp, "fedavgm") == ["eval_every=2"]  # 10 rounds x density 0.2
 
 
+def test_a_dense_method_alone_is_capped_by_the_sparse_runs_in_the_folder(tmp_path: Path) -> None:
+    """fedavgm added to a comparison whose sparse runs finished earlier: the same cap and eval
+    spacing as when the sparse methods are listed with it."""
+    run = tmp_path / "feddst-20260101-000000-s0"
+    run.mkdir()
+    (run / "config.yaml").write_text(load_config("feddst_mnist", ["strategy=feddst", "name=feddst"]).to_yaml())
+    (run / "summary.json").write_text(json.dumps({"total_upload_bytes": 1.5e9}))
+    other_seed = tmp_path / "feddst-20260101-000000-s1"
+    other_seed.mkdir()
+    (other_seed / "config.yaml").write_text(load_config("feddst_mnist", ["seed=1"]).to_yaml())
+    (other_seed / "summary.json").write_text(json.dumps({"total_upload_bytes": 9e9}))
+    comp = load_comparison(["config=feddst_mnist", "methods=[fedavgm]", f"out={tmp_path}"])
+    assert dense_args(comp, "fedavgm") == ["eval_every=2", "max_upload_gb=3"]
+
+
 @pytest.mark.parametrize("argv, match", [
     (["methods=[feddst,nope]"], "unknown method 'nope'"),
     (["methods=[]"], "methods"),

@@ -126,7 +126,7 @@ def test_reinit_returns_fresh_kept_weights_and_leaves_the_model_alone() -> None:
 
 
 def test_mask_spec_checks_and_options() -> None:
-    assert MaskSpec(0.5, "grasp").options == GraspOptions(temperature=1.0)
+    assert MaskSpec(0.5, "grasp").options == GraspOptions(temperature=200.0)
     assert MaskSpec(0.5, "synflow", SynflowOptions(iterations=3)).options.iterations == 3
     with pytest.raises(ConfigError, match="GraspOptions"):
         MaskSpec(0.5, "grasp", SynflowOptions())
@@ -140,11 +140,11 @@ def test_mask_spec_checks_and_options() -> None:
 
 def test_spec_from_config_survives_the_wire() -> None:
     """Clients rebuild the config from `wire_yaml`: the criterion's options reach them."""
-    cfg = load_config("cifar_noniid", ["criterion=grasp", "criterion_options.temperature=200",
+    cfg = load_config("cifar_noniid", ["criterion=grasp", "criterion_options.temperature=50",
                                        "granularity=channel", "scope=global"])
     spec = MaskSpec.from_config(config_from_yaml(cfg.wire_yaml()))
     assert spec == MaskSpec.from_config(cfg)
-    assert spec.options == GraspOptions(temperature=200.0)
+    assert spec.options == GraspOptions(temperature=50.0)
     assert (spec.granularity, spec.scope) == ("channel", "global")
     assert "criterion_options" not in load_config("cifar_noniid").wire_yaml()  # default: not sent
 

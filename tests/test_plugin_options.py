@@ -75,8 +75,8 @@ def test_every_criterion_declares_its_options() -> None:
     assert declared["grasp"] is GraspOptions and declared["synflow"] is SynflowOptions
     assert declared["lottery"] is LotteryOptions and declared["learned"] is LearnedOptions
     assert all(declared[n] is NoOptions for n in ("random", "magnitude", "gradient", "snip", "movement"))
-    assert GraspOptions().temperature == 1.0  # the GraSP default stays 1.0 until the lead's switch
-    assert "temperature=1.0 (a float in (0, inf))" in describe_options(GraspOptions)
+    assert GraspOptions().temperature == 200.0  # the GraSP and Synaptic-Flow reference value
+    assert "temperature=200.0 (a float in (0, inf))" in describe_options(GraspOptions)
     with pytest.raises(ConfigError, match="unknown criterion"):
         CRITERIA.options("obd", {}, "criterion_options")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fedsparse.compare.config import Comparison
 from fedsparse.compare.methods import as_args
-from fedsparse.config import config_from_yaml, load_config
+from fedsparse.config import Config, config_from_yaml, load_config
 from fedsparse.errors import DataError
 from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE
 
@@ -35,7 +35,7 @@ def method_folder(folder: Path, method: str, seed: int, config_hash: str) -> Pat
 def run_hash(run: Path) -> str | None:
     """`Config.hash()` of a run folder's config.yaml (older, flat ones too); None if unreadable."""
     try:
-        return config_from_yaml((run / CONFIG_FILE).read_text(encoding="utf-8")).hash()
+        return _config(run).hash()
     except Exception:  # noqa: BLE001 - a folder without a readable config is no run of this method
         return None
 
@@ -70,20 +70,38 @@ def order(comp: Comparison) -> list[str]:
 
 def dense_args(comp: Comparison, method: str) -> list[str]:
     """Extra arguments of a dense method: stop at `dense_budget` x the largest sparse upload and
-    evaluate at the same upload spacing as the sparse runs (eval_every x their density)."""
+    evaluate at the same upload spacing as the sparse runs (eval_every x their density). The
+    sparse runs are the comparison's sparse methods' or, when it lists none (a dense method added
+    to a comparison run earlier), every finished sparse run of the same seed in its folder."""
     cfg = comp.configs[method]
-    sparse = comp.sparse
-    if method in sparse:
+    if method in comp.sparse:
         return []
+    runs = sparse_runs(comp, cfg.seed)
+    sparsities = ([comp.configs[m].mask.sparsity for m in comp.sparse] if comp.sparse
+                  else [_config(run).mask.sparsity for run in runs])
     args = []
-    if "eval_every" not in comp.methods[method] and sparse:
-        density = 1.0 - comp.configs[sparse[0]].mask.sparsity
-        args.append(f"eval_every={max(1, round(cfg.runtime.eval_every * density))}")
-    totals = [total_upload_gb(run) for m in sparse
-              if is_done(run := method_folder(comp.folder, m, cfg.seed, method_hash(comp, m)))]
+    if "eval_every" not in comp.methods[method] and sparsities:
+        args.append(f"eval_every={max(1, round(cfg.runtime.eval_every * (1.0 - sparsities[0])))}")
+    totals = [total_upload_gb(run) for run in runs]
     if comp.settings.dense_budget > 0 and totals and cfg.comm.max_upload_gb is None:
         args.append(f"max_upload_gb={comp.settings.dense_budget * max(totals):.6g}")
     return args
+
+
+def sparse_runs(comp: Comparison, seed: int) -> list[Path]:
+    """The finished runs that set the dense methods' upload cap (see `dense_args`)."""
+    if comp.sparse:
+        return [run for m in comp.sparse
+                if is_done(run := method_folder(comp.folder, m, seed, method_hash(comp, m)))]
+    from fedsparse.fl.strategies.registry import STRATEGIES
+
+    found = [p for p in sorted(comp.folder.glob(f"*-s{seed}")) if p.is_dir() and is_done(p)]
+    return [p for p in found if (c := _config(p)).train.strategy in STRATEGIES
+            and STRATEGIES.get(c.train.strategy).sparse]
+
+
+def _config(run: Path) -> Config:
+    return config_from_yaml((run / CONFIG_FILE).read_text(encoding="utf-8"))
 
 
 def run_all(comp: Comparison, log=print) -> dict[str, Path]:
