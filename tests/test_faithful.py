@@ -18,7 +18,9 @@ from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.strategies.feddst import FedDST
 from fedsparse.train.client_update import fixed_order
 from fedsparse.train.local import LocalTrainer
-from tests.test_strategy_faults import N, _reply, _strategy, task_identity  # noqa: F401
+from tests.test_strategy_faults import N, _reply, _strategy
+
+pytestmark = pytest.mark.usefixtures("task_identity")  # tests/conftest.py
 
 DATA = os.environ.get("FEDSPARSE_DATA")
 

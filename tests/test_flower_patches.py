@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,17 +52,6 @@ def test_the_environment_and_the_version_switch_them_off(monkeypatch: pytest.Mon
     monkeypatch.setenv(flower_patches.ENV_VAR, "1")
     monkeypatch.setattr(flwr, "__version__", "1.99.0")
     assert not flower_patches.supported() and not flower_patches.enabled(Config())
-
-
-@pytest.fixture
-def task_identity() -> Iterator[None]:
-    """Messages built outside a running app need the task identity Flower would set."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    saved = (TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id)
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 7, 1, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id = saved
 
 
 def _message(seed: int) -> Message:

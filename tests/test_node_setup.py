@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from queue import Queue
 
@@ -17,7 +16,6 @@ from flwr.server.superlink.fleet.vce import vce_api
 from flwr.server.superlink.linkstate import LinkStateFactory
 from flwr.supercore.constant import FLWR_IN_MEMORY_DB_NAME
 from flwr.supercore.object_store import ObjectStoreFactory
-from flwr.supercore.task_identity import TaskIdentity
 from flwr.superlink.federation import NoOpFederationManager
 from flwr.superlink.grid.inmemory_grid import InMemoryGrid
 
@@ -61,15 +59,6 @@ def test_the_engine_mapping_reaches_only_the_server_of_the_same_simulation(monke
     finally:
         stop.set()
         extractor.join()
-
-
-@pytest.fixture
-def task_identity() -> Iterator[None]:
-    """Messages built outside a running app need the task identity Flower would set."""
-    saved = (TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id)
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 7, 1, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id = saved
 
 
 @DATA
