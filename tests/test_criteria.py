@@ -110,7 +110,7 @@ def test_grasp_hessian_gradient_matches_finite_differences() -> None:
         return out
 
     hg = [(p - m) / (2 * eps) for p, m in zip(grad_at(1.0), grad_at(-1.0))]
-    scores = score("grasp", model, names, batches)
+    scores = score("grasp", model, names, batches, temperature=1.0)  # _grad: the loss at T = 1
     for n, h in zip(names, hg):
         assert h.abs().max() > 1e-3  # the check is not vacuous
         expected = (w0[n] * h).to(torch.float32)
