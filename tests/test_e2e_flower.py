@@ -116,26 +116,23 @@ def test_feddst_three_rounds_sparse_payloads_and_exact_ledger(tmp_path: Path, ca
         assert (run / name).is_file()
 
 
-def test_same_seed_same_metrics_other_seed_differs(tmp_path: Path) -> None:
+def test_another_seed_gives_other_metrics(tmp_path: Path) -> None:
     def strip(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows]
 
     iid = {"strategy": "fedavg", "split": "iid", "num_clients": 60, "rounds": 2, "local_epochs": 1,
            "readjust_until": 1}
     a = strip(_rows(run_simulation(_cfg(tmp_path / "a", **iid))))
-    b = strip(_rows(run_simulation(_cfg(tmp_path / "b", **iid))))
     c = strip(_rows(run_simulation(_cfg(tmp_path / "c", **iid, seed=1))))
-    assert a == b
-    assert a != c
+    assert a != c  # the same seed gives the same metrics: tests/test_golden.py
     assert a[-1]["central_accuracy"] > 0.5  # 2 rounds of 3 iid clients learn MNIST well past chance
 
 
+# every method of configs/methods.yaml also runs through Flower, with exact metrics, in
+# tests/test_golden.py; this adds federated scoring (round 0 on the clients)
 @pytest.mark.parametrize("overrides", [
     {"strategy": "fixed_mask", "criterion": "snip", "scoring": "federated"},
-    {"strategy": "feddst", "faithful": True},
-    {"strategy": "fedavgm"},
-    {"strategy": "fedprox", "proximal_mu": 0.1},
-], ids=["fixed_mask_federated_snip", "feddst_faithful", "fedavgm", "fedprox"])
+], ids=["fixed_mask_federated_snip"])
 def test_every_strategy_runs_through_flower(tmp_path: Path, overrides: dict) -> None:
     cfg = _cfg(tmp_path, rounds=2, local_epochs=1, readjust_until=2, **overrides)
     rows = _rows(run_simulation(cfg))

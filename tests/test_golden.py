@@ -36,8 +36,9 @@ METHODS = {k: dict(v) for k, v in OmegaConf.to_container(
     OmegaConf.load(CONFIG_DIR / "methods.yaml")).items()}
 CRITERIA = ["random", "magnitude", "snip", "grasp", "synflow", "gradient", "movement", "lottery",
             "learned"]
-CASES = {**{f"method-{k}": v for k, v in METHODS.items()},
-         **{f"fixed_mask-{c}": {"strategy": "fixed_mask", "criterion": c} for c in CRITERIA}}
+FIXED = {f"fixed_mask-{c}": {"strategy": "fixed_mask", "criterion": c} for c in CRITERIA}
+CASES = {**FIXED, **{f"method-{k}": v for k, v in METHODS.items() if v not in FIXED.values()}}
+"""A method that is one of the fixed_mask cases (fixed_random, fixed_snip) runs once, as that case."""
 
 
 def _fixed_length_dir() -> Path:
