@@ -82,6 +82,9 @@ class Config:
         by it."""
         fields = {k: v for k, v in self.flat().items() if k not in HASH_EXCLUDED}
         fields["criterion_options"] = _resolved_criterion_options(self)
+        fields.pop("strategy_options")  # only strategies with options add it: older hashes hold
+        if options := _resolved_strategy_options(self):
+            fields["strategy_options"] = options
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -131,6 +134,17 @@ def _resolved_criterion_options(cfg: Config) -> dict[str, Any]:
     options = CRITERIA.options(cfg.mask.criterion, dict(cfg.mask.criterion_options),
                                "criterion_options", cfg)
     return dataclasses.asdict(options)
+
+
+def _resolved_strategy_options(cfg: Config) -> dict[str, Any]:
+    """The selected strategy's options with their defaults ({} for a strategy without options;
+    `strategy_options` as given when the strategy is unknown: validation reports that)."""
+    from fedsparse.fl.strategies.registry import STRATEGIES
+
+    if cfg.train.strategy not in STRATEGIES:
+        return dict(cfg.train.strategy_options)
+    return dataclasses.asdict(STRATEGIES.options(cfg.train.strategy, dict(cfg.train.strategy_options),
+                                                 "strategy_options", cfg))
 
 
 def _replace_path(obj: Any, path: tuple[str, ...], value: Any) -> Any:
@@ -326,6 +340,28 @@ def _criterion_options(v: Any, c: Config) -> str | None:
     return None
 
 
+def _strategy_option_list() -> str:
+    from fedsparse.fl.strategies.registry import STRATEGIES
+    from fedsparse.plugin_options import describe_options
+
+    return " | ".join(f"{name}: {describe_options(STRATEGIES.options_class(name))}"
+                      for name in STRATEGIES.names()
+                      if describe_options(STRATEGIES.options_class(name)) != "none")
+
+
+@allows(lambda: f"the selected strategy's options ({_strategy_option_list()})")
+def _strategy_options(v: Any, c: Config) -> str | None:
+    """ConfigError naming the bad option (checked against the selected strategy's options)."""
+    from fedsparse.fl.strategies.registry import STRATEGIES
+
+    if c.train.strategy in STRATEGIES:
+        options = STRATEGIES.options(c.train.strategy, dict(v), "strategy_options", c)
+        check = getattr(options, "check_config", None)  # keys of the run the strategy cannot take
+        if callable(check) and (problem := check(c)) is not None:
+            raise ConfigError(f"strategy={c.train.strategy!r} is invalid with {problem}")
+    return None
+
+
 @allows(lambda: f"one of: {', '.join(_granularities())}")
 def _granularity(v: Any, _: Config) -> str | None:
     return None if v in _granularities() else f"one of: {', '.join(_granularities())}"
@@ -462,6 +498,7 @@ CHECKS: dict[str, Check] = {
     "regrow_from": _literal("inactive", "all"),
     "readjust_counter": _literal("one", "zero"),
     "aggregation_weight": _literal("samples", "batches"),
+    "strategy_options": _strategy_options,
     "codec": _choice("codec"),
     "value_dtype": _choice("value_dtype"),
     "eval_every": _range(1, 1_000_000),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from fedsparse.errors import ConfigError
-from fedsparse.plugin_options import NoOptions, build_options
+from fedsparse.plugin_options import NoOptions, build_options, describe_options
 
 T = TypeVar("T")
 
@@ -36,8 +37,16 @@ class Registry(Generic[T]):
         """The options of `name` built from `values` (the dict at config key `key`; fields with a
         `config_key` read from `config`); ConfigError, one line, for a bad option."""
         self.get(name)
-        return build_options(self._options.get(name, NoOptions), values, key,
-                             f"{self.kind} '{name}'", config)
+        cls = self._options.get(name, NoOptions)
+        own = {f.name for f in dataclasses.fields(cls)}
+        for option in values:
+            others = [n for n, c in sorted(self._options.items())
+                      if n != name and option in {f.name for f in dataclasses.fields(c)}]
+            if option not in own and others:
+                raise ConfigError(f"{key}.{option} is invalid: {option!r} is an option of "
+                                  f"{self.kind} {', '.join(others)}, not of {self.kind} '{name}'"
+                                  f" ({describe_options(cls)})")
+        return build_options(cls, values, key, f"{self.kind} '{name}'", config)
 
     def options_class(self, name: str) -> type:
         """The options dataclass of `name` (`NoOptions` when it declares none)."""

@@ -109,6 +109,9 @@ class TrainConfig:
     """draw the round's clients with replacement"""
     aggregation_weight: str = "samples"
     """a client update's weight: its samples, or its local batches"""
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    """options of the selected strategy (e.g. strategy_options.adjust_every=20 for prunefl), each
+    checked against that strategy's options dataclass (docs/config.md)"""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ pytestmark = [
 
 GOLDEN = Path(__file__).parent / "golden"
 RECORD = os.environ.get("FEDSPARSE_GOLDEN_RECORD") == "1"
-WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_time_s"}
+WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_time_s",
+              "stage_client_time_s"}
 SMALL = {"dataset": "mnist", "model": "mnist_net", "num_clients": 8, "clients_per_round": 2,
          "rounds": 3, "local_epochs": 1, "batch_size": 32, "readjust_every": 1, "readjust_until": 3,
          "alpha": 0.05, "eval_every": 1, "num_actors": 1, "progress": False,

@@ -24,17 +24,20 @@ def _run(code: str) -> None:
 
 
 def test_config_and_sparse_core_import_no_flower() -> None:
-    """Validating configs (every strategy, the model fit on the meta device) and importing every
-    module of the sparse core, the codecs and the centralized config leave `flwr` unimported."""
+    """Validating configs (every strategy, the model fit on the meta device), loading every
+    strategy's client step and importing every module of the sparse core, the codecs, the methods'
+    flwr-free side and the centralized config leave `flwr` unimported."""
     _run("""
         import importlib, pkgutil, sys
         import fedsparse.config, fedsparse.sparse
         assert not any(m.startswith("flwr") for m in sys.modules)
         from fedsparse.config import load_config
         load_config("cifar_noniid", [])
-        for strategy in ("fedavg", "fedprox", "fedavgm", "fixed_mask", "feddst"):
+        from fedsparse.fl.strategies.registry import STRATEGIES
+        for strategy in STRATEGIES.names():
             load_config("feddst_mnist", [f"strategy={strategy}", "codec=golomb", "logger=tensorboard"])
-        for package in ("fedsparse.sparse", "fedsparse.comm"):
+            STRATEGIES.get(strategy).client()
+        for package in ("fedsparse.sparse", "fedsparse.comm", "fedsparse.methods"):
             for mod in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
                 importlib.import_module(mod.name)
         from fedsparse.centralized import load_central_config

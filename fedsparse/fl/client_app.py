@@ -6,9 +6,12 @@ Messages:
   `context.state` (fedsparse.fl.node_setup).
 - `query.partition`: answered with the node's partition id, on engines that do not tell the server
   which node holds which partition (fedsparse.fl.node_directory).
-- `train`: global values (+ mask positions when the node's copy is out of date); the client
-  trains with the mask enforced, readjusts the mask when told (FedDST), and replies with its
-  active values (+ positions when its mask differs from the global one) and metrics.
+- `train`: global values (+ mask positions when the node's copy is out of date, + a method's own
+  `extra.*` arrays); the strategy's client step (`StrategyEntry.client`: by default, training with
+  the mask enforced and readjusting it when told, as FedDST) replies with its active values
+  (+ positions when its mask differs from the global one, + its own arrays) and metrics. A
+  message with a negative `mask_version` carries a method's stage mask, not the global one (e.g.
+  a round-0 search): the node does not keep it.
 - `query.score`: scores the initial model on local data for federated pruning at initialisation.
 
 Data, split and model are cached per actor process; the last global mask received is kept by the
@@ -30,11 +33,12 @@ from fedsparse.experiment import Experiment, experiment_from_yaml
 from fedsparse.fl import faults
 from fedsparse.fl.node_setup import SETUP
 from fedsparse.fl.node_state import ContextMaskStore, DiskMaskStore, MaskStore, node_folder
-from fedsparse.fl.payload import decode_masks, decode_state, encode_state, float_state
+from fedsparse.fl.payload import decode_extras, decode_masks, decode_state, encode_state, float_state
+from fedsparse.fl.strategies.registry import STRATEGIES
 from fedsparse.logs import quiet_routine
 from fedsparse.sparse.mask import Mask
 from fedsparse.sparse.mask_spec import MaskSpec
-from fedsparse.train.client_update import client_generator, client_update
+from fedsparse.train.client_update import client_generator
 
 quiet_routine()  # in each client actor: Flower's routine shutdown notice only at log_level=debug
 app = ClientApp()
@@ -98,20 +102,18 @@ def train(msg: Message, context: Context) -> Message:
     known = _held_mask(store, server_round, version, exp, shapes)
     state, mask, sent = decode_state(msg.content["arrays"], shapes, exp.masked_names, known,
                                      value_dtype=cfg.comm.value_dtype)
-    if sent and mask is not None:
+    if sent and mask is not None and version >= 0:
         store.save(server_round, version, msg.content["arrays"])
     if faults.fails(cfg.seed, server_round, pid, cfg.runtime.client_failure_rate):
         raise faults.InjectedFailure(f"client {pid} failed in round {server_round} "
                                      f"(client_failure_rate={cfg.runtime.client_failure_rate})")
     model.load_state_dict(state, strict=False)
-    result = client_update(exp, model, mask, pid, server_round,
-                           proximal_mu=float(instr.get("proximal_mu", 0.0)),
-                           readjust=bool(instr.get("readjust", False)),
-                           drop_fraction=float(instr.get("drop_fraction", 0.0)))
+    result = STRATEGIES.get(cfg.train.strategy).client().train(
+        exp, model, mask, pid, server_round, dict(instr), decode_extras(msg.content["arrays"]))
     arrays = encode_state(float_state(model, copy=False), exp.masked_names, result.mask,  # to CPU
                           send_positions=result.mask_changes > 0, codec=cfg.comm.codec,
-                          value_dtype=cfg.comm.value_dtype)
-    metrics = MetricRecord({"partition-id": pid, "num-examples": result.num_examples,
+                          value_dtype=cfg.comm.value_dtype, extras=result.upload)
+    metrics = MetricRecord({**result.metrics, "partition-id": pid, "num-examples": result.num_examples,
                             "train_loss": result.train_loss, "mask_changes": result.mask_changes,
                             "train_time_s": time.perf_counter() - t0})
     return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)

@@ -4,12 +4,14 @@ Layout of the record (three arrays at most, so per-array overhead stays negligib
 - `values`: the active entries of every masked tensor (C order, tensors in `masked` order),
   then every other float tensor of the state in full, encoded in the run's value dtype;
 - `positions` + `position_sizes`: the masks' encoded positions, one buffer per masked tensor,
-  present only when the receiver does not already hold the mask.
+  present only when the receiver does not already hold the mask;
+- `extra.<name>`: arrays a method adds of its own (e.g. PruneFL's squared gradients, FedRTS's
+  votes), counted in the message's bytes like everything else; `decode_extras` reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +19,10 @@ from flwr.app import Array, ArrayRecord
 
 from fedsparse.comm import decode_positions, decode_values, encode_positions, encode_values
 from fedsparse.sparse.mask import Mask
+
+
+EXTRA = "extra."
+"""Prefix of a method's own arrays in a record."""
 
 
 class PayloadError(ValueError):
@@ -35,8 +41,10 @@ def _dense_names(shapes: dict[str, torch.Size], masked: Sequence[str]) -> list[s
 
 
 def encode_state(state: dict[str, torch.Tensor], masked: Sequence[str], mask: Mask | None, *,
-                 send_positions: bool, codec: str, value_dtype: str) -> ArrayRecord:
-    """Pack `state` (float tensors) into a record; masked tensors send only their active values."""
+                 send_positions: bool, codec: str, value_dtype: str,
+                 extras: Mapping[str, np.ndarray] | None = None) -> ArrayRecord:
+    """Pack `state` (float tensors) into a record; masked tensors send only their active values;
+    `extras` travel as they are, as `extra.<name>` arrays."""
     if masked and mask is None:
         raise ValueError("masked tensors need a mask")
     for n in masked:
@@ -54,7 +62,14 @@ def encode_state(state: dict[str, torch.Tensor], masked: Sequence[str], mask: Ma
         bufs = [encode_positions(flat_masks[n], codec) for n in masked]
         arrays["positions"] = Array(np.concatenate(bufs))
         arrays["position_sizes"] = Array(np.asarray([b.size for b in bufs], dtype=np.int64))
+    for name, array in (extras or {}).items():
+        arrays[EXTRA + name] = Array(np.ascontiguousarray(array))
     return ArrayRecord(arrays)
+
+
+def decode_extras(record: ArrayRecord) -> dict[str, np.ndarray]:
+    """A record's `extra.<name>` arrays by name (the method that reads them checks them)."""
+    return {k[len(EXTRA):]: record[k].numpy() for k in record if k.startswith(EXTRA)}
 
 
 def _decode_masks(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Sequence[str]) -> Mask:
@@ -88,10 +103,10 @@ def decode_state(record: ArrayRecord, shapes: dict[str, torch.Size], masked: Seq
 
     Uses the positions in the record when present (returns `positions_sent=True`), else
     `known_mask`. Raises PayloadError on unexpected keys, wrong sizes, non-finite values, or more
-    active weights than `max_active`.
+    active weights than `max_active`. `extra.<name>` arrays are left to `decode_extras`.
     """
     expected = {"values"} | ({"positions", "position_sizes"} if masked else set())
-    if not set(record) <= expected or "values" not in record:
+    if not {k for k in record if not k.startswith(EXTRA)} <= expected or "values" not in record:
         raise PayloadError(f"unexpected payload keys {sorted(record)}; expected {sorted(expected)}")
     sent = "positions" in record
     if sent != ("position_sizes" in record):

@@ -87,6 +87,7 @@ def _row(strategy: SparseFedAvg, server_round: int, t_round: float, t_start: flo
                 "aggregate_s", "client_time_s"):
         if key in info:
             row[key] = info[key]
+    row.update(info.get("extra", {}))  # a method's own numbers (fedsparse.fl.strategies.base)
     row["round_time_s"] = time.perf_counter() - t_round
     row["wall_time_s"] = time.perf_counter() - t_start
     return row
@@ -124,7 +125,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
           open_logger(cfg, run) as logger):
         if first_round == 1:
             row = _row(strategy, 0, time.perf_counter(), t_start)
-            row.update(evaluator(strategy.state))
+            row.update(evaluator(strategy.eval_state()))
             run.append_metrics(row)
             logger.log(row)
             if cfg.runtime.checkpoint_every > 0:
@@ -138,7 +139,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
             last = server_round == cfg.train.rounds or _budget_spent(cfg, row)
             if server_round % cfg.runtime.eval_every == 0 or last:
                 t_eval = time.perf_counter()
-                row.update(evaluator(strategy.state))
+                row.update(evaluator(strategy.eval_state()))
                 row["eval_s"] = time.perf_counter() - t_eval
             row["round_time_s"] = time.perf_counter() - t_round
             run.append_metrics(row)

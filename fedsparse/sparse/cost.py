@@ -23,8 +23,9 @@ from fedsparse.sparse.mask import Mask
 _LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
 
 
-def _positions(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
-    """Output positions per sample of every Conv/Linear weight (1 for Linear on flat inputs)."""
+def output_positions(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """Output positions per sample of every Conv/Linear weight (1 for Linear on flat inputs): the
+    uses of one of its weights per sample."""
     found: dict[str, int] = {}
     hooks = []
     for prefix, module in model.named_modules():
@@ -52,7 +53,7 @@ def _positions(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]
 def model_cost(model: nn.Module, mask: Mask | None, input_shape: tuple[int, ...]) -> dict[str, int]:
     """The counts of the module docstring for `model` under `mask` (None = dense)."""
     mask = mask if mask is not None else Mask({})
-    positions = _positions(model, input_shape)
+    positions = output_positions(model, input_shape)
     params = dict(model.named_parameters())
     total = sum(p.numel() for p in params.values())
     active = sum(int(mask[n].sum()) if n in mask else p.numel() for n, p in params.items())

@@ -1,9 +1,12 @@
 """One client's local work for a round, independent of Flower: masked training and, when told,
-FedDST's mask readjustment. The ClientApp only translates Flower records to and from it."""
+FedDST's mask readjustment, as the default `ClientMethod` (a method with a client step of its own
+subclasses it in fedsparse/methods/). The ClientApp only translates Flower records to and from it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,12 +19,31 @@ from fedsparse.train.readjust import readjust_mask
 
 @dataclass
 class ClientResult:
-    """What a client sends back: its trained model holds the weights."""
+    """What a client sends back: its trained model holds the weights; `upload` = a method's own
+    arrays (sent as `extra.<name>`), `metrics` = its own per-round numbers (the server sums them
+    over the round's clients into the metrics row as `client_<name>`)."""
 
     mask: Mask | None
     num_examples: int
     train_loss: float
     mask_changes: int
+    upload: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class ClientMethod:
+    """What a node does with a train message: `train` gets the model holding the global weights,
+    the mask, the server's instructions (the message's config: `round`, `mask_version` and the
+    strategy's `client_instructions`) and the arrays the server added (`extras`)."""
+
+    def train(self, exp: Experiment, model: torch.nn.Module, mask: Mask | None, pid: int,
+              server_round: int, instructions: Mapping[str, Any],
+              extras: Mapping[str, np.ndarray]) -> ClientResult:
+        """Masked local training, with FedDST's readjustment when told (`readjust`)."""
+        return client_update(exp, model, mask, pid, server_round,
+                             proximal_mu=float(instructions.get("proximal_mu", 0.0)),
+                             readjust=bool(instructions.get("readjust", False)),
+                             drop_fraction=float(instructions.get("drop_fraction", 0.0)))
 
 
 def client_generator(seed: int, server_round: int, pid: int) -> torch.Generator:

@@ -4,6 +4,7 @@ is out of date. Every other strategy is a small subclass."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
@@ -22,15 +23,34 @@ from fedsparse.comm import CommLedger, reference_download_bits, reference_upload
 from fedsparse.experiment import Experiment
 from fedsparse.fl import faults
 from fedsparse.fl.node_setup import NodeSetup
-from fedsparse.fl.payload import PayloadError, decode_state, encode_state, float_state
+from fedsparse.fl.payload import PayloadError, decode_extras, decode_state, encode_state, float_state
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.server_threads import clients_waiting
+from fedsparse.fl.strategies.registry import strategy_options
 from fedsparse.fl.wire import message_bytes
 from fedsparse.sparse.aggregate import sparse_average
 from fedsparse.sparse.initial_mask import InputSelection
 from fedsparse.sparse.mask import Mask
 
 log = logging.getLogger("fedsparse")
+
+STANDARD_CLIENT_METRICS = ("partition-id", "num-examples", "train_loss", "mask_changes", "train_time_s")
+"""Metrics every reply carries; any other (a method's `ClientResult.metrics`) is summed over the
+round's clients into the row as `client_<name>`."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One accepted client reply, decoded: its state (zeros outside its mask), its mask, its weight
+    in the average, its metrics and the arrays its method added (`extras`)."""
+
+    pid: int
+    state: dict[str, torch.Tensor]
+    mask: Mask | None
+    num_examples: float
+    weight: float
+    metrics: dict[str, Any]
+    extras: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -43,10 +63,10 @@ class _HeldMask:
     density: float
 
     @classmethod
-    def of(cls, mask: Mask | None) -> _HeldMask:
+    def of(cls, mask: Mask | None, budget: int | None = None) -> _HeldMask:
         if mask is None:
             return cls(None, None, 1.0)
-        return cls(mask.to("cpu"), mask.num_active(), mask.density())
+        return cls(mask.to("cpu"), mask.num_active() if budget is None else budget, mask.density())
 
 
 class SparseFedAvg(Strategy):
@@ -68,7 +88,9 @@ class SparseFedAvg(Strategy):
         self._sent_version: dict[int, int] = {}
         self.ledger = CommLedger()
         self.round_info: dict[str, Any] = {}
+        self.replies: list[Reply] = []  # this round's accepted replies, in partition order
         self.input_selection: InputSelection | None = None  # set with the initial mask
+        self.options = strategy_options(self.cfg)  # its `strategy_options` (NoOptions if none)
 
     # ---------------------------------------------------------------- hooks for subclasses
     def initialize(self, grid: Grid) -> None:
@@ -80,8 +102,32 @@ class SparseFedAvg(Strategy):
 
     def server_update(self, server_round: int, average: dict[str, torch.Tensor],
                       union: Mask | None) -> None:
-        """Turn the clients' average into the new global state (FedAvg: adopt it)."""
+        """Turn the clients' average into the new global state (FedAvg: adopt it). The round's
+        replies, one by one, are in `self.replies`."""
         self.state = average
+
+    def average(self, states: list[dict[str, torch.Tensor]], masks: list[Mask], weights: list[float]
+                ) -> tuple[dict[str, torch.Tensor], Mask]:
+        """(weighted average, union of the client masks): each masked coordinate averaged over the
+        clients holding it (fedsparse.sparse.aggregate.sparse_average)."""
+        return sparse_average(states, masks, weights, self.masked)
+
+    def download_extras(self, server_round: int, pid: int) -> dict[str, np.ndarray]:
+        """Arrays of the method's own to send client `pid` with its train message."""
+        return {}
+
+    def reply_mask(self) -> Mask | None:
+        """The mask a reply without positions is decoded with (the global mask; a method whose
+        clients upload a known part of it returns that part)."""
+        return self.mask
+
+    def reply_budget(self) -> int | None:
+        """The most active weights a reply may carry (None: the reply mask's active count)."""
+        return None
+
+    def eval_state(self) -> dict[str, torch.Tensor]:
+        """The weights the server evaluates (the global state; a reparameterised method maps it)."""
+        return self.state
 
     # ---------------------------------------------------------------- helpers
     def aggregation_weight(self, num_examples: float) -> float:
@@ -170,9 +216,13 @@ class SparseFedAvg(Strategy):
                 encoded[send_mask] = encode_state(self.state, self.masked, self.mask,
                                                   send_positions=send_mask, codec=self.cfg.comm.codec,
                                                   value_dtype=self.cfg.comm.value_dtype)
+            arrays = encoded[send_mask]
+            if extras := self.download_extras(server_round, pid):
+                arrays = ArrayRecord({**{k: arrays[k] for k in arrays},
+                                      **{f"extra.{k}": Array(np.ascontiguousarray(v)) for k, v in extras.items()}})
             cfg = ConfigRecord({"round": server_round, "mask_version": self.mask_version,
                                 **dict(config), **instructions})
-            msg = Message(self.node_setup.content(pid, {"arrays": encoded[send_mask], "config": cfg}),
+            msg = Message(self.node_setup.content(pid, {"arrays": arrays, "config": cfg}),
                           dst_node_id=self.node_of[pid], message_type=MessageType.TRAIN)
             ref = reference_download_bits(self.n_masked, self.n_dense, density,
                                           mask_changed=send_mask and pid in self.client_mask_version,
@@ -184,8 +234,7 @@ class SparseFedAvg(Strategy):
         self.round_info = {"clients": pids, "draws": dict(draws)}
         return messages
 
-    def _decode_reply(self, server_round: int, pid: int, reply: Message, held: _HeldMask
-                      ) -> tuple[int, dict, Mask | None, float, dict]:
+    def _decode_reply(self, server_round: int, pid: int, reply: Message, held: _HeldMask) -> Reply:
         """Decode and check the reply of client `pid`; PayloadError (or KeyError/TypeError/
         ValueError for malformed records) rejects it."""
         metrics = reply.content["metrics"]
@@ -198,11 +247,15 @@ class SparseFedAvg(Strategy):
         state, mask, sent = decode_state(reply.content["arrays"], self.shapes, self.masked,
                                          held.mask, value_dtype=self.cfg.comm.value_dtype,
                                          max_active=held.active)
+        extras = decode_extras(reply.content["arrays"])
         ref = reference_upload_bits(self.n_masked, self.n_dense, held.density, readjusted=sent,
                                     sparsity=self.cfg.mask.sparsity)
+        ref += sum(8 * a.nbytes for a in extras.values())  # a method's own arrays as they are
         self.record_received(server_round, pid, reply, ref)
         self.client_mask_version[pid] = self._sent_version[pid]  # the client now holds that mask
-        return pid, state, mask, float(metrics["num-examples"]), dict(metrics)
+        examples = float(metrics["num-examples"])
+        return Reply(pid, state, mask, examples,
+                     self.aggregation_weight(examples) * self.round_info["draws"][pid], dict(metrics), extras)
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]
                         ) -> tuple[ArrayRecord | None, MetricRecord | None]:
@@ -210,7 +263,7 @@ class SparseFedAvg(Strategy):
         received, failures = [], {"errors": 0, "rejected": 0, "dropped": 0}
         sampled, heard = set(self.round_info["clients"]), set()
         pid_of = {self.node_of[pid]: pid for pid in sampled}
-        held = _HeldMask.of(self.mask)
+        held = _HeldMask.of(self.reply_mask(), self.reply_budget())
         for reply in replies:  # decoded as they arrive when `replies` streams them
             t_last = time.perf_counter()
             # the sender comes from the envelope (the node the message went to), not the content
@@ -235,26 +288,33 @@ class SparseFedAvg(Strategy):
                 failures["rejected"] += 1
                 self.record_received(server_round, pid, reply, 0)  # its bytes did arrive
                 log.warning("round %d: rejected the reply of client %d: %s", server_round, pid, e)
-        received.sort(key=lambda r: r[0])  # reduce in partition order, whatever the arrival order
+        received.sort(key=lambda r: r.pid)  # reduce in partition order, whatever the arrival order
         failures["missing"] = len(sampled - heard)
         self.round_info["failures"] = failures
         metrics: dict[str, float] = {}
         if received:
-            pids, states, masks, examples, client_metrics = zip(*received)
-            draws = self.round_info["draws"]
-            weights = [self.aggregation_weight(n) * draws[p] for p, n in zip(pids, examples)]
             dev = self.device
-            states = [{n: t.to(dev) for n, t in s.items()} for s in states]
-            masks = [m.to(dev) for m in masks] if self.masked else [Mask({})] * len(states)
+            self.replies = [dataclasses.replace(
+                r, state={n: t.to(dev) for n, t in r.state.items()},
+                mask=r.mask.to(dev) if self.masked else Mask({})) for r in received]
+            weights = [r.weight for r in self.replies]
             old_mask = self.mask
             with clients_waiting():
-                average, union = sparse_average(states, masks, weights, self.masked)
+                average, union = self.average([r.state for r in self.replies],
+                                              [r.mask for r in self.replies], weights)
                 self.server_update(server_round, average, union if self.masked else None)
+            self.replies = []
+            draws = self.round_info["draws"]
+            client_metrics = [r.metrics for r in received]
             total = sum(weights)
             metrics = {"train_loss": sum(m["train_loss"] * w for m, w in zip(client_metrics, weights)) / total,
-                       "num-examples": sum(n * draws[p] for p, n in zip(pids, examples)),
+                       "num-examples": sum(r.num_examples * draws[r.pid] for r in received),
                        "client_mask_changes": sum(int(m.get("mask_changes", 0)) for m in client_metrics),
                        "client_time_s": sum(float(m.get("train_time_s", 0.0)) for m in client_metrics)}
+            own = sorted({k for m in client_metrics for k in m if k not in STANDARD_CLIENT_METRICS})
+            self.round_info["extra"] = {**self.round_info.get("extra", {}),
+                                        **{f"client_{k}": sum(float(m.get(k, 0.0)) for m in client_metrics)
+                                           for k in own}}
             self.round_info["mask_changes"] = (self.mask.changed(old_mask) if old_mask is not None
                                                and self.mask is not None else 0)
         else:
