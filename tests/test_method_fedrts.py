@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from fedsparse.config import load_config
-from fedsparse.data import ImageData, make_split
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.strategies.base import Reply
@@ -28,6 +27,7 @@ from fedsparse.plugin_options import build_options
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.client_update import client_update
 from fedsparse.train.local import LocalTrainer
+from synthetic import synthetic_experiment
 
 MASK = {"w": torch.tensor([True, True, True, False, False, False])}
 # fraction 0.4: k = int(0.4 * 3) = 1 vote per client, kappa = 3 - 1 = 2 core links.
@@ -284,16 +284,11 @@ def test_votes_wire_round_trip_and_rejections() -> None:
 def _exp(*overrides: str) -> Experiment:
     """4 iid clients of 40 synthetic 28x28 images (no real data), mnist_net, sparsity 0.7;
     adjustments at t = 3, 6 (rounds 4, 7), alpha 0.3."""
-    cfg = load_config("feddst_mnist", ["strategy=fedrts", "num_clients=4", "clients_per_round=2",
-                                       "split=iid", "rounds=10", "readjust_every=3",
-                                       "readjust_until=8", "alpha=0.3", "batch_size=16",
-                                       "local_epochs=1", "augment=false", "sparsity=0.7",
-                                       *overrides])
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(160) % 10
-    x = torch.randint(0, 256, (160, 1, 28, 28), generator=g, dtype=torch.uint8)
-    data = ImageData("synthetic", [str(c) for c in range(10)], x, y, x[:40].clone(), y[:40].clone())
-    return Experiment(cfg, data, make_split("iid", y.numpy(), y[:40].numpy(), 4, 0))
+    return synthetic_experiment(["strategy=fedrts", "clients_per_round=2",
+                                "rounds=10", "readjust_every=3",
+                                "readjust_until=8", "alpha=0.3", "batch_size=16",
+                                "local_epochs=1", "augment=false", "sparsity=0.7",
+                                *overrides])
 
 
 def _strategy(exp: Experiment) -> FedRTS:

@@ -15,7 +15,6 @@ import torch
 import fedsparse.fl.strategies.flash as strategy_module
 import fedsparse.methods.flash as flash_module
 from fedsparse.config import load_config
-from fedsparse.data import ImageData, make_split
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.sampling import sample_clients
@@ -29,6 +28,7 @@ from fedsparse.methods.flash_client import FlashClient
 from fedsparse.plugin_options import build_options
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.client_update import client_update
+from synthetic import synthetic_experiment
 
 
 def _mask(numel: int, on: list[int]) -> torch.Tensor:
@@ -248,14 +248,10 @@ def test_dense_average_includes_the_zeros_of_non_holders() -> None:
 
 def _exp(*overrides: str) -> Experiment:
     """4 iid clients of 10 synthetic 28x28 images (3 batches of 4, 4, 2), mnist_net, density 0.3."""
-    cfg = load_config("feddst_mnist", ["strategy=flash", "num_clients=4", "clients_per_round=2",
-                                       "split=iid", "rounds=10", "batch_size=4", "local_epochs=1",
-                                       "augment=false", "sparsity=0.7", *overrides])
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(40) % 10
-    x = torch.randint(0, 256, (40, 1, 28, 28), generator=g, dtype=torch.uint8)
-    data = ImageData("synthetic", [str(c) for c in range(10)], x, y, x[:40].clone(), y[:40].clone())
-    return Experiment(cfg, data, make_split("iid", y.numpy(), y[:10].numpy(), 4, 0))
+    return synthetic_experiment(["strategy=flash", "clients_per_round=2",
+                                "rounds=10", "batch_size=4", "local_epochs=1",
+                                "augment=false", "sparsity=0.7", *overrides],
+                                images=40, test_images=10)
 
 
 def _random_mask(exp: Experiment, density: float, seed: int) -> Mask:

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from fedsparse.config import load_config
-from fedsparse.data import ImageData, make_split
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import decode_state, encode_state, float_state
@@ -25,6 +24,7 @@ from fedsparse.methods.pffdst_client import PFFDSTClient
 from fedsparse.plugin_options import build_options
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.client_update import client_update
+from synthetic import synthetic_experiment
 
 torch.set_num_threads(1)
 
@@ -230,15 +230,10 @@ def test_frozen_bits_round_trip_and_checks() -> None:
 # ------------------------------------------------------------------------------ strategy
 def _exp(*overrides: str) -> Experiment:
     """4 iid clients of 40 synthetic 28x28 images (no real data), mnist_net, sparsity 0.7."""
-    cfg = load_config("feddst_mnist", ["strategy=pffdst", "num_clients=4", "clients_per_round=2",
-                                       "split=iid", "rounds=8", "batch_size=16", "local_epochs=1",
-                                       "augment=false", "sparsity=0.7", "criterion=magnitude",
-                                       *overrides])
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(160) % 10
-    x = torch.randint(0, 256, (160, 1, 28, 28), generator=g, dtype=torch.uint8)
-    data = ImageData("synthetic", [str(c) for c in range(10)], x, y, x[:40].clone(), y[:40].clone())
-    return Experiment(cfg, data, make_split("iid", y.numpy(), y[:40].numpy(), 4, 0))
+    return synthetic_experiment(["strategy=pffdst", "clients_per_round=2",
+                                "rounds=8", "batch_size=16", "local_epochs=1",
+                                "augment=false", "sparsity=0.7", "criterion=magnitude",
+                                *overrides])
 
 
 SCHEDULE = ("strategy_options.differential_every=1", "strategy_options.differential_until=0.25")

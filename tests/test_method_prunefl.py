@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from fedsparse.config import load_config
-from fedsparse.data import ImageData, make_split
 from fedsparse.errors import ConfigError
 from fedsparse.experiment import Experiment
 from fedsparse.fl.strategies.base import Reply
@@ -28,6 +26,7 @@ from fedsparse.plugin_options import build_options
 from fedsparse.sparse.cost import output_positions
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.client_update import client_update
+from synthetic import synthetic_experiment
 
 T = torch.tensor
 
@@ -240,15 +239,10 @@ def test_schedule_density_cap_and_position_bits() -> None:
 # ------------------------------------------------------------------ client step and server logic
 def _exp(*overrides: str) -> Experiment:
     """4 iid clients of 40 synthetic 28x28 images (no real data), mnist_net, sparsity 0.7."""
-    cfg = load_config("feddst_mnist", ["strategy=prunefl", "num_clients=4", "clients_per_round=2",
-                                       "split=iid", "rounds=10", "readjust_every=3",
-                                       "readjust_until=8", "batch_size=16", "local_epochs=1",
-                                       "augment=false", "sparsity=0.7", *overrides])
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(160) % 10
-    x = torch.randint(0, 256, (160, 1, 28, 28), generator=g, dtype=torch.uint8)
-    data = ImageData("synthetic", [str(c) for c in range(10)], x, y, x[:40].clone(), y[:40].clone())
-    return Experiment(cfg, data, make_split("iid", y.numpy(), y[:40].numpy(), 4, 0))
+    return synthetic_experiment(["strategy=prunefl", "clients_per_round=2",
+                                "rounds=10", "readjust_every=3",
+                                "readjust_until=8", "batch_size=16", "local_epochs=1",
+                                "augment=false", "sparsity=0.7", *overrides])
 
 
 def _random_mask(exp: Experiment, density: float, seed: int) -> Mask:

@@ -9,9 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from fedsparse.config import load_config
-from fedsparse.data import ImageData, make_split
 from fedsparse.errors import ConfigError
-from fedsparse.experiment import Experiment
 from fedsparse.fl.payload import float_state
 from fedsparse.fl.strategies.base import Reply
 from fedsparse.fl.strategies.sparsyfed import SparsyFed
@@ -24,8 +22,10 @@ from fedsparse.models.build import build_model
 from fedsparse.models.prunable import prunable_names
 from fedsparse.plugin_options import build_options
 from fedsparse.sparse.aggregate import sparse_average
+from fedsparse.experiment import Experiment
 from fedsparse.sparse.mask import Mask
 from fedsparse.train.client_update import client_update
+from synthetic import synthetic_experiment
 
 torch.set_num_threads(1)
 
@@ -317,16 +317,11 @@ def test_zero_average_note_example():
 
 # --- the federated method: client step and server strategy ------------------------------------
 
-def sf_exp(*overrides):
+def sf_exp(*overrides: str) -> Experiment:
     """4 iid clients of 40 synthetic 28x28 images (no real data), mnist_net, sparsity 0.7."""
-    cfg = load_config("feddst_mnist", ["strategy=sparsyfed", "num_clients=4", "clients_per_round=2",
-                                       "split=iid", "rounds=5", "batch_size=16", "local_epochs=1",
-                                       "augment=false", "sparsity=0.7", *overrides])
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(160) % 10
-    x = torch.randint(0, 256, (160, 1, 28, 28), generator=g, dtype=torch.uint8)
-    data = ImageData("synthetic", [str(c) for c in range(10)], x, y, x[:40].clone(), y[:40].clone())
-    return Experiment(cfg, data, make_split("iid", y.numpy(), y[:40].numpy(), 4, 0))
+    return synthetic_experiment(["strategy=sparsyfed", "clients_per_round=2",
+                                "rounds=5", "batch_size=16", "local_epochs=1",
+                                "augment=false", "sparsity=0.7", *overrides])
 
 
 def sf_strategy(exp):

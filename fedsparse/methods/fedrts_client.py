@@ -27,7 +27,7 @@ from fedsparse.experiment import Experiment
 from fedsparse.fl.strategies.registry import strategy_options
 from fedsparse.methods.fedrts import VOTE_KEY, client_votes, encode_votes, vote_count
 from fedsparse.sparse.mask import Mask
-from fedsparse.train.client_update import ClientMethod, ClientResult, client_generator, fixed_order
+from fedsparse.train.client_update import ClientMethod, ClientResult, LocalRound
 from fedsparse.train.local import LocalTrainer
 
 
@@ -49,15 +49,10 @@ class FedRTSClient(ClientMethod):
         if mask is None:
             raise ValueError("FedRTS trains a masked model: the message carried no mask")
         cfg = exp.cfg
-        device = next(model.parameters()).device
-        x, y = (t.to(device) for t in exp.client_train(pid))
-        gen = client_generator(cfg.seed, server_round, pid)
-        trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                               weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
-                               proximal_mu=float(instructions.get("proximal_mu", 0.0)),
-                               augment=cfg.data.augment, double_softmax=cfg.train.double_softmax)
-        order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
-        loss = trainer.train_epochs(x, y, cfg.train.local_epochs, gen, order=order)
+        local = LocalRound.start(exp, model, mask, pid, server_round,
+                                 float(instructions.get("proximal_mu", 0.0)))
+        trainer, x, y, gen = local.trainer, local.x, local.y, local.generator
+        loss = local.train(cfg.train.local_epochs)
         if not instructions.get(VOTE_KEY, False):
             return ClientResult(mask, len(y), loss, 0, metrics={"vote_grad_samples": 0.0, "votes": 0.0})
         over = strategy_options(cfg).vote_gradient

@@ -39,8 +39,7 @@ from fedsparse.fl.strategies.registry import strategy_options
 from fedsparse.methods.flash import DST, SEARCH_STAGE, dst_points, prune_rate_at, redistribute
 from fedsparse.sparse.mask import Mask
 from fedsparse.sparse.ops import regrow_init
-from fedsparse.train.client_update import ClientMethod, ClientResult, client_generator, fixed_order
-from fedsparse.train.local import LocalTrainer
+from fedsparse.train.client_update import ClientMethod, ClientResult, LocalRound
 
 DST_STREAM = 31
 """Seed stream of the redistribution's random growth (apart from the batch order's)."""
@@ -79,15 +78,9 @@ def train_with_dst(exp: Experiment, model: torch.nn.Module, mask: Mask, pid: int
     layer); returns the final mask, the mean training loss over all steps and the number of
     positions changed from `mask`."""
     cfg = exp.cfg
-    device = next(model.parameters()).device
-    x, y = (t.to(device) for t in exp.client_train(pid))
-    gen = client_generator(cfg.seed, server_round, pid)
+    local = LocalRound.start(exp, model, mask, pid, server_round, proximal_mu)
+    trainer, x, y, gen, fixed = local.trainer, local.x, local.y, local.generator, local.order
     growth = dst_generator(cfg.seed, server_round, pid)
-    trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                           weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
-                           proximal_mu=proximal_mu, augment=cfg.data.augment,
-                           double_softmax=cfg.train.double_softmax)
-    fixed = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
     bs = cfg.train.batch_size
     batches = -(-len(y) // bs)
     total_steps = batches * epochs

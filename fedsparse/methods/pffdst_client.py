@@ -32,9 +32,7 @@ from fedsparse.experiment import Experiment
 from fedsparse.methods.pffdst import FROZEN_BITS, frozen_from_bits, restore_frozen
 from fedsparse.sparse.mask import Mask
 from fedsparse.sparse.masked_optim import MaskedOptimizer
-from fedsparse.train.client_update import (ClientMethod, ClientResult, client_generator,
-                                           client_update, fixed_order)
-from fedsparse.train.local import LocalTrainer
+from fedsparse.train.client_update import ClientMethod, ClientResult, LocalRound, client_update
 
 
 class FrozenMaskedOptimizer(MaskedOptimizer):
@@ -82,18 +80,10 @@ def train_frozen(exp: Experiment, model: torch.nn.Module, mask: Mask, frozen: Ma
     """One round of stage-2 training on partition `pid` (the draws of
     fedsparse.train.client_update: batch order and augmentation from the round's client
     generator); returns T = mask & ~frozen as the reply's mask."""
-    cfg = exp.cfg
-    device = next(model.parameters()).device
-    x, y = (t.to(device) for t in exp.client_train(pid))
-    gen = client_generator(cfg.seed, server_round, pid)
-    trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                           weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
-                           proximal_mu=proximal_mu, augment=cfg.data.augment,
-                           double_softmax=cfg.train.double_softmax)
-    optimizer = FrozenMaskedOptimizer(trainer.optimizer.optimizer, model, mask, frozen)
-    trainer.optimizer = optimizer
-    order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
-    loss = trainer.train_epochs(x, y, cfg.train.local_epochs, gen, order=order)
+    local = LocalRound.start(exp, model, mask, pid, server_round, proximal_mu)
+    optimizer = FrozenMaskedOptimizer(local.trainer.optimizer.optimizer, model, mask, frozen)
+    local.trainer.optimizer = optimizer
+    loss = local.train(exp.cfg.train.local_epochs)
     trainable = Mask({n: m & ~frozen[n].to(m.device) for n, m in mask.items()})
-    return ClientResult(trainable, len(y), loss, 0,
+    return ClientResult(trainable, len(local.y), loss, 0,
                         metrics={"frozen_copy_bytes": float(optimizer.frozen_values_bytes)})

@@ -34,7 +34,7 @@ from fedsparse.methods.prunefl import (COLLECT, INITIAL_STAGE, SQ_GRAD, SQ_GRAD_
                                        layer_coefficients, rest_names, round_constant)
 from fedsparse.sparse.cost import output_positions
 from fedsparse.sparse.mask import Mask
-from fedsparse.train.client_update import ClientMethod, ClientResult, client_generator, fixed_order
+from fedsparse.train.client_update import ClientMethod, ClientResult, LocalRound
 from fedsparse.train.local import LocalTrainer
 
 
@@ -52,15 +52,6 @@ class PruneFLClient(ClientMethod):
         return train_round(exp, model, mask, pid, server_round,
                            proximal_mu=float(instructions.get("proximal_mu", 0.0)),
                            collect=bool(instructions.get(COLLECT, False)))
-
-
-def _trainer(exp: Experiment, model: torch.nn.Module, mask: Mask, proximal_mu: float
-             ) -> LocalTrainer:
-    cfg = exp.cfg
-    return LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                        weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
-                        proximal_mu=proximal_mu, augment=cfg.data.augment,
-                        double_softmax=cfg.train.double_softmax)
 
 
 def _collector(model: torch.nn.Module, names: list[str], trainer: LocalTrainer
@@ -94,14 +85,11 @@ def train_round(exp: Experiment, model: torch.nn.Module, mask: Mask, pid: int, s
     with `collect`, also the squared-gradient uploads. Metrics: `sq_grad_steps` (steps whose
     gradients were squared and summed) and `sq_grad_memory_bytes` (the accumulators' size)."""
     cfg = exp.cfg
-    device = next(model.parameters()).device
-    x, y = (t.to(device) for t in exp.client_train(pid))
-    gen = client_generator(cfg.seed, server_round, pid)
-    trainer = _trainer(exp, model, mask, proximal_mu)
-    order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
+    local = LocalRound.start(exp, model, mask, pid, server_round, proximal_mu)
     masked, rest = list(exp.masked_names), rest_names(model, exp.masked_names)
-    acc, hook = _collector(model, masked + rest, trainer) if collect else (None, None)
-    loss = trainer.train_epochs(x, y, cfg.train.local_epochs, gen, before_step=hook, order=order)
+    acc, hook = _collector(model, masked + rest, local.trainer) if collect else (None, None)
+    loss = local.train(cfg.train.local_epochs, before_step=hook)
+    y = local.y
     steps = cfg.train.local_epochs * -(-len(y) // cfg.train.batch_size) if collect else 0
     upload = _uploads(acc, model, masked, rest) if acc is not None else {}
     held = sum(t.numel() for t in acc.total.values()) if acc is not None else 0
@@ -123,11 +111,9 @@ def initial_pruning(exp: Experiment, model: torch.nn.Module, mask: Mask, pid: in
     steps it ran."""
     cfg = exp.cfg
     options = strategy_options(cfg)
-    device = next(model.parameters()).device
-    x, y = (t.to(device) for t in exp.client_train(pid))
-    gen = client_generator(cfg.seed, 0, pid)
-    trainer = _trainer(exp, model, mask, 0.0)
-    order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
+    local = LocalRound.start(exp, model, mask, pid, 0)
+    trainer, x, y, gen, order = local.trainer, local.x, local.y, local.generator, local.order
+    device = x.device
     masked, rest = list(exp.masked_names), rest_names(model, exp.masked_names)
     params = dict(model.named_parameters())
     positions = output_positions(model, (exp.data.in_channels, *exp.data.image_size))

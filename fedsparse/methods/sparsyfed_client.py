@@ -34,8 +34,7 @@ from fedsparse.experiment import Experiment
 from fedsparse.fl.strategies.registry import strategy_options
 from fedsparse.methods.sparsyfed import SparsyFedForward, prune_to_density
 from fedsparse.sparse.mask import Mask
-from fedsparse.train.client_update import ClientMethod, ClientResult, client_generator, fixed_order
-from fedsparse.train.local import LocalTrainer
+from fedsparse.train.client_update import ClientMethod, ClientResult, LocalRound
 
 
 class SparsyFedClient(ClientMethod):
@@ -49,16 +48,10 @@ class SparsyFedClient(ClientMethod):
         cfg = exp.cfg
         opts = strategy_options(cfg)
         names = list(exp.masked_names)
-        device = next(model.parameters()).device
-        x, y = (t.to(device) for t in exp.client_train(pid))
-        gen = client_generator(cfg.seed, server_round, pid)
-        trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                               weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
-                               proximal_mu=float(instructions.get("proximal_mu", 0.0)),
-                               augment=cfg.data.augment, double_softmax=cfg.train.double_softmax)
-        order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
+        local = LocalRound.start(exp, model, mask, pid, server_round,
+                                 float(instructions.get("proximal_mu", 0.0)))
         with SparsyFedForward(model, names, opts) as forward:
-            loss = trainer.train_epochs(x, y, cfg.train.local_epochs, gen, order=order)
+            loss = local.train(cfg.train.local_epochs)
         params = dict(model.named_parameters())
         pruned = prune_to_density({n: params[n].detach() for n in names}, names,
                                   1.0 - cfg.mask.sparsity, opts.prune_scope)
@@ -66,5 +59,5 @@ class SparsyFedClient(ClientMethod):
         # zero (when fewer weights are non-zero than the budget), so it is left out
         new_mask = Mask({n: pruned[n].to(mask[n].device) & mask[n] for n in names})
         new_mask.apply(model)
-        return ClientResult(new_mask, len(y), loss, new_mask.changed(mask),
+        return ClientResult(new_mask, len(local.y), loss, new_mask.changed(mask),
                             metrics={"activation_keep": forward.mean_keep()})

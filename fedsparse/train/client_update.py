@@ -4,7 +4,7 @@ subclasses it in fedsparse/methods/). The ClientApp only translates Flower recor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,33 +64,55 @@ def fixed_order(seed: int, pid: int, n: int) -> torch.Tensor:
 FIXED_ORDER_STREAM = 19
 
 
+@dataclass
+class LocalRound:
+    """A client's round set up as every client step sets it up: its partition on the model's
+    device, its RNG (a function of seed, round and partition), its batch order and the masked
+    trainer. Random draws (batch order, augmentation) come from the CPU generator; the mask stays
+    on its own device (the ClientApp's: the CPU)."""
+
+    trainer: LocalTrainer
+    x: torch.Tensor
+    y: torch.Tensor
+    generator: torch.Generator
+    order: torch.Tensor | None
+
+    @classmethod
+    def start(cls, exp: Experiment, model: torch.nn.Module, mask: Mask | None, pid: int,
+              server_round: int, proximal_mu: float = 0.0) -> LocalRound:
+        cfg = exp.cfg
+        device = next(model.parameters()).device
+        x, y = (t.to(device) for t in exp.client_train(pid))
+        trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
+                               weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
+                               proximal_mu=proximal_mu, augment=cfg.data.augment,
+                               double_softmax=cfg.train.double_softmax)
+        order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
+        return cls(trainer, x, y, client_generator(cfg.seed, server_round, pid), order)
+
+    def train(self, epochs: int, before_step: Callable[[], None] | None = None) -> float:
+        """`epochs` passes of the partition (`LocalTrainer.train_epochs`); the mean loss."""
+        return self.trainer.train_epochs(self.x, self.y, epochs, self.generator,
+                                         before_step=before_step, order=self.order)
+
+
 def client_update(exp: Experiment, model: torch.nn.Module, mask: Mask | None, pid: int,
                   server_round: int, *, proximal_mu: float = 0.0, readjust: bool = False,
                   drop_fraction: float = 0.0) -> ClientResult:
     """Train `model` (holding the global weights) on partition `pid`; readjust the mask if asked
-    (before the last `regrow_train_epochs` epochs, so regrown weights are trained).
-
-    Training runs on the model's device, with the partition's data moved there; the random draws
-    (batch order, augmentation) come from the CPU generator, and the mask stays on its own device
-    (the ClientApp's: the CPU)."""
+    (before the last `regrow_train_epochs` epochs, so regrown weights are trained), on the
+    model's device (`LocalRound`)."""
     cfg = exp.cfg
-    device = next(model.parameters()).device
-    x, y = (t.to(device) for t in exp.client_train(pid))
-    gen = client_generator(cfg.seed, server_round, pid)
-    trainer = LocalTrainer(model, mask, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                           weight_decay=cfg.train.weight_decay, batch_size=cfg.train.batch_size,
-                           proximal_mu=proximal_mu, augment=cfg.data.augment,
-                           double_softmax=cfg.train.double_softmax)
-    order = fixed_order(cfg.seed, pid, len(y)) if cfg.train.batch_order == "fixed" else None
+    local = LocalRound.start(exp, model, mask, pid, server_round, proximal_mu)
     readjust = readjust and mask is not None
     before = cfg.train.local_epochs - cfg.readjust.regrow_train_epochs if readjust else cfg.train.local_epochs
-    loss = trainer.train_epochs(x, y, before, gen, order=order)
+    loss = local.train(before)
     new_mask, changes = mask, 0
     if readjust:
         assert mask is not None
-        new_mask = readjust_mask(trainer, x, y, mask, drop_fraction, cfg, gen)
+        new_mask = readjust_mask(local.trainer, local.x, local.y, mask, drop_fraction, cfg, local.generator)
         changes = new_mask.changed(mask)
-        trainer.set_mask(new_mask)
+        local.trainer.set_mask(new_mask)
         if cfg.readjust.regrow_train_epochs:
-            loss = trainer.train_epochs(x, y, cfg.readjust.regrow_train_epochs, gen, order=order)
-    return ClientResult(new_mask, len(y), loss, changes)
+            loss = local.train(cfg.readjust.regrow_train_epochs)
+    return ClientResult(new_mask, len(local.y), loss, changes)
