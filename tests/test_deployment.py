@@ -22,6 +22,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)"),
     pytest.mark.skipif(shutil.which("flower-superlink") is None, reason="needs Flower's CLI tools"),
+    pytest.mark.xdist_group("superlink"),  # its other APIs take Flower's default ports
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,7 +28,8 @@ from tests.processes import stop, with_descendants
 ROOT = Path(__file__).resolve().parent.parent
 E2E_MARKS = (pytest.mark.e2e,
              pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)"),
-             pytest.mark.skipif(shutil.which("flower-superlink") is None, reason="needs Flower's CLI tools"))
+             pytest.mark.skipif(shutil.which("flower-superlink") is None, reason="needs Flower's CLI tools"),
+             pytest.mark.xdist_group("superlink"))  # its other APIs take Flower's default ports
 RUN_S = 300  # bound on one `flwr run --stream`
 SMALL = ('dataset="mnist" model="mnist_net" num_clients=3 clients_per_round=2 local_epochs=1 '
          'overrides="progress=false"')

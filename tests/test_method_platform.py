@@ -52,3 +52,15 @@ def test_hashes_of_strategies_without_options_did_not_change() -> None:
     assert load_config("feddst_cifar10", []).hash()[:16] == "0a23ec802f03f546"
     assert load_config("feddst_cifar10", ["faithful=true"]).hash()[:16] == "3682fd31ceaddfbf"
     assert load_config("cifar_noniid", ["strategy=fedavgm"]).hash()[:16] == "976cef9411592a85"
+
+
+def test_another_methods_option_is_named_as_such() -> None:
+    with pytest.raises(ConfigError, match=r"^strategy_options.lam is invalid: 'lam' is an option of "
+                                          r"strategy fedrts, not of strategy 'flash' \(variant="):
+        load_config("feddst_mnist", ["strategy=flash", "strategy_options.lam=2"])
+
+
+def test_strategy_options_enter_the_hash_only_for_strategies_that_have_them() -> None:
+    plain = load_config("feddst_mnist", ["strategy=fedrts"])
+    assert plain.hash() != load_config("feddst_mnist", ["strategy=fedrts", "strategy_options.lam=2"]).hash()
+    assert plain.hash() == load_config("feddst_mnist", ["strategy=fedrts", "strategy_options.lam=10.0"]).hash()
