@@ -139,12 +139,11 @@ def _resolved_criterion_options(cfg: Config) -> dict[str, Any]:
 def _resolved_strategy_options(cfg: Config) -> dict[str, Any]:
     """The selected strategy's options with their defaults ({} for a strategy without options;
     `strategy_options` as given when the strategy is unknown: validation reports that)."""
-    from fedsparse.fl.strategies.registry import STRATEGIES
+    from fedsparse.fl.strategies.registry import STRATEGIES, strategy_options
 
     if cfg.train.strategy not in STRATEGIES:
         return dict(cfg.train.strategy_options)
-    return dataclasses.asdict(STRATEGIES.options(cfg.train.strategy, dict(cfg.train.strategy_options),
-                                                 "strategy_options", cfg))
+    return dataclasses.asdict(strategy_options(cfg))
 
 
 def _replace_path(obj: Any, path: tuple[str, ...], value: Any) -> Any:
@@ -321,13 +320,18 @@ def _scorer_path(v: Any, c: Config) -> str | None:
     return _existing_file(v, c)
 
 
-def _criterion_option_list() -> str:
+def _option_list(registry: Any) -> str:
+    """"name: its options | ..." for the plugins of `registry` that have options."""
     from fedsparse.plugin_options import describe_options
+
+    described = {name: describe_options(registry.options_class(name)) for name in registry.names()}
+    return " | ".join(f"{name}: {text}" for name, text in described.items() if text != "none")
+
+
+def _criterion_option_list() -> str:
     from fedsparse.sparse.criteria import CRITERIA
 
-    return " | ".join(f"{name}: {describe_options(CRITERIA.options_class(name))}"
-                      for name in CRITERIA.names()
-                      if describe_options(CRITERIA.options_class(name)) != "none")
+    return _option_list(CRITERIA)
 
 
 @allows(lambda: f"the selected criterion's options ({_criterion_option_list()})")
@@ -342,20 +346,17 @@ def _criterion_options(v: Any, c: Config) -> str | None:
 
 def _strategy_option_list() -> str:
     from fedsparse.fl.strategies.registry import STRATEGIES
-    from fedsparse.plugin_options import describe_options
 
-    return " | ".join(f"{name}: {describe_options(STRATEGIES.options_class(name))}"
-                      for name in STRATEGIES.names()
-                      if describe_options(STRATEGIES.options_class(name)) != "none")
+    return _option_list(STRATEGIES)
 
 
 @allows(lambda: f"the selected strategy's options ({_strategy_option_list()})")
 def _strategy_options(v: Any, c: Config) -> str | None:
     """ConfigError naming the bad option (checked against the selected strategy's options)."""
-    from fedsparse.fl.strategies.registry import STRATEGIES
+    from fedsparse.fl.strategies.registry import STRATEGIES, strategy_options
 
     if c.train.strategy in STRATEGIES:
-        options = STRATEGIES.options(c.train.strategy, dict(v), "strategy_options", c)
+        options = strategy_options(c)
         check = getattr(options, "check_config", None)  # keys of the run the strategy cannot take
         if callable(check) and (problem := check(c)) is not None:
             raise ConfigError(f"strategy={c.train.strategy!r} is invalid with {problem}")

@@ -62,9 +62,16 @@ def encode_state(state: dict[str, torch.Tensor], masked: Sequence[str], mask: Ma
         bufs = [encode_positions(flat_masks[n], codec) for n in masked]
         arrays["positions"] = Array(np.concatenate(bufs))
         arrays["position_sizes"] = Array(np.asarray([b.size for b in bufs], dtype=np.int64))
-    for name, array in (extras or {}).items():
-        arrays[EXTRA + name] = Array(np.ascontiguousarray(array))
-    return ArrayRecord(arrays)
+    return with_extras(ArrayRecord(arrays), extras or {})
+
+
+def with_extras(record: ArrayRecord, extras: Mapping[str, np.ndarray]) -> ArrayRecord:
+    """`record` with `extras` added as `extra.<name>` arrays (a new record; `record` itself when
+    there are none)."""
+    if not extras:
+        return record
+    return ArrayRecord({**{k: record[k] for k in record},
+                        **{EXTRA + n: Array(np.ascontiguousarray(a)) for n, a in extras.items()}})
 
 
 def decode_extras(record: ArrayRecord) -> dict[str, np.ndarray]:

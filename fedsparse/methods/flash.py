@@ -42,7 +42,7 @@ from torch import Tensor
 
 from fedsparse.plugin_options import option
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import grow_highest, prune_lowest
+from fedsparse.sparse.ops import grow_random, prune_lowest
 
 SEARCH_STAGE = "search"
 """`stage` instruction of the round-0 density search (fedsparse.fl.strategies.exchange)."""
@@ -246,9 +246,7 @@ def redistribute(mask: Mask, weights: Mapping[str, Tensor], rate: float,
     spread = _spread_excess(wanted, caps)
     counts = {n: min(max(math.floor(round(spread[n], 9)), 0), inactive[n] + remove[n])
               for n in names}
-    scores = {n: torch.rand(mask[n].shape, generator=generator, device=generator.device)
-              for n in names}
-    new = grow_highest(pruned, scores, counts)
+    new = grow_random(pruned, counts, generator)
     shortfall = float(sum(baseline.values()) - new.num_active())
     history.append(shortfall)
     return new, 0.25 * adj + 0.75 * shortfall + sum(history) / len(history)

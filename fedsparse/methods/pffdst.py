@@ -59,7 +59,7 @@ from torch import Tensor
 
 from fedsparse.plugin_options import option
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import grow_highest
+from fedsparse.sparse.ops import grow_random
 from fedsparse.sparse.prune_grow import Readjusted, RuleInputs, readjust
 
 DIFFERENTIAL_COUNTS = ("budget", "numel")
@@ -176,13 +176,6 @@ def is_freeze_round(t: int, rounds: int, opts: PFFDSTOptions) -> bool:
 
 
 # ------------------------------------------------------------------------------ rules
-def _uniform(mask: Mask, generator: torch.Generator) -> dict[str, Tensor]:
-    """U[0, 1) scores per layer drawn from `generator` in the mask's order (the `random`
-    criterion's stream): the top-k of them among candidates is a uniform k-subset."""
-    return {n: torch.rand(m.shape, generator=generator, device=generator.device)
-            for n, m in mask.items()}
-
-
 def differential_readjust(mask: Mask, weights: Mapping[str, Tensor], f_counts: Mapping[str, int],
                           generator: torch.Generator, grow: bool,
                           frozen: Mask | None = None) -> Readjusted:
@@ -201,7 +194,7 @@ def differential_readjust(mask: Mask, weights: Mapping[str, Tensor], f_counts: M
     if not grow:
         return Readjusted(pruned, Mask({n: torch.zeros_like(m) for n, m in mask.items()}), pruned)
     blocked = Mask({n: pruned[n] | frozen_m[n] for n in mask})
-    new = grow_highest(blocked, _uniform(mask, generator), dict(f_counts))
+    new = grow_random(blocked, dict(f_counts), generator)
     grown = Mask({n: new[n] & ~blocked[n] for n in mask})
     return Readjusted(pruned, grown, Mask({n: pruned[n] | grown[n] for n in mask}))
 
@@ -221,7 +214,7 @@ def freeze_and_grow(mask: Mask, counts: Mapping[str, int],
     outside F (all of them if fewer) (models.py 254-300 `freeze`, `grown` with grad_dict None).
     The new global mask is F | T; T's weights start at 0 (models.py 295)."""
     frozen = mask.clone()
-    new = grow_highest(frozen, _uniform(mask, generator), dict(counts))
+    new = grow_random(frozen, dict(counts), generator)
     return frozen, Mask({n: new[n] & ~frozen[n] for n in mask})
 
 

@@ -47,6 +47,14 @@ def grow_highest(mask: Mask, scores: dict[str, torch.Tensor], k: dict[str, int])
     return _update(mask, scores, k, grow=True)
 
 
+def grow_random(mask: Mask, k: dict[str, int], generator: torch.Generator) -> Mask:
+    """Activate k[name] inactive weights of each layer uniformly at random (all if fewer): U[0, 1)
+    scores drawn from `generator` on its device, layer by layer in the mask's order."""
+    scores = {n: torch.rand(m.shape, generator=generator, device=generator.device)
+              for n, m in mask.items()}
+    return grow_highest(mask, scores, k)
+
+
 @torch.no_grad()
 def regrow_init(model: nn.Module, old_mask: Mask, new_mask: Mask, init: str = "zero") -> None:
     """Zero the weights pruned between `old_mask` and `new_mask`; newly grown weights are set to

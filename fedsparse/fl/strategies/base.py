@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
@@ -23,7 +23,8 @@ from fedsparse.comm import CommLedger, reference_download_bits, reference_upload
 from fedsparse.experiment import Experiment
 from fedsparse.fl import faults
 from fedsparse.fl.node_setup import NodeSetup
-from fedsparse.fl.payload import PayloadError, decode_extras, decode_state, encode_state, float_state
+from fedsparse.fl.payload import (PayloadError, decode_extras, decode_state, encode_state, float_state,
+                                  with_extras)
 from fedsparse.fl.sampling import sample_clients
 from fedsparse.fl.server_threads import clients_waiting
 from fedsparse.fl.strategies.registry import strategy_options
@@ -216,10 +217,7 @@ class SparseFedAvg(Strategy):
                 encoded[send_mask] = encode_state(self.state, self.masked, self.mask,
                                                   send_positions=send_mask, codec=self.cfg.comm.codec,
                                                   value_dtype=self.cfg.comm.value_dtype)
-            arrays = encoded[send_mask]
-            if extras := self.download_extras(server_round, pid):
-                arrays = ArrayRecord({**{k: arrays[k] for k in arrays},
-                                      **{f"extra.{k}": Array(np.ascontiguousarray(v)) for k, v in extras.items()}})
+            arrays = with_extras(encoded[send_mask], self.download_extras(server_round, pid))
             cfg = ConfigRecord({"round": server_round, "mask_version": self.mask_version,
                                 **dict(config), **instructions})
             msg = Message(self.node_setup.content(pid, {"arrays": arrays, "config": cfg}),

@@ -84,7 +84,7 @@ from fedsparse.methods.flash import (DST, SEARCH_STAGE, consensus_mask, dense_av
 from fedsparse.sparse.budgets import layer_budget
 from fedsparse.sparse.initial_mask import derived_seed
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.ops import grow_highest
+from fedsparse.sparse.ops import grow_random
 
 START_STREAM, SEARCHED_STREAM = 37, 41
 """Seed streams of the search's random start mask and of the searched mask's positions."""
@@ -104,10 +104,8 @@ class Flash(SparseFedAvg):
         """`counts[name]` active positions per masked layer, uniformly at random (seeded by the
         run's seed and `stream`), on the server device."""
         gen = torch.Generator().manual_seed(derived_seed(self.cfg.seed, stream))
-        shapes = {n: self.shapes[n] for n in self.masked}
-        empty = Mask({n: torch.zeros(s, dtype=torch.bool) for n, s in shapes.items()})
-        scores = {n: torch.rand(s, generator=gen) for n, s in shapes.items()}
-        return grow_highest(empty, scores, counts).to(self.device)
+        empty = Mask({n: torch.zeros(self.shapes[n], dtype=torch.bool) for n in self.masked})
+        return grow_random(empty, counts, gen).to(self.device)
 
     def initialize(self, grid: Grid) -> None:
         """Stage 1: the density search with m clients, then the searched mask at random
