@@ -165,7 +165,9 @@ def test_killed_comparison_resumes_and_reports(tmp_path: Path) -> None:
     proc.wait()
     assert not (metrics.parent / "summary.json").exists()
 
-    done = subprocess.run(_compare(out), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    kept = tmp_path / "docs"
+    done = subprocess.run(_compare(out, f"archive={kept}"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "feddst: resuming" in done.stdout and "fedavgm: starting" in done.stdout
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
@@ -179,6 +181,11 @@ def test_killed_comparison_resumes_and_reports(tmp_path: Path) -> None:
     assert "| feddst | 4 |" in report and "| fedavgm |" in report
     assert (out / "client_accuracy_vs_upload.png").stat().st_size > 1000
 
-    again = subprocess.run(_compare(out), cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0
-    assert again.stdout.count("skipped") == 2
+    assert {p.name for p in kept.iterdir()} >= {"feddst", "fedavgm", "comparison.md"}
+
+    # on a fresh machine (a new comparison folder), the archive alone: nothing runs again
+    again = subprocess.run(_compare(tmp_path / "fresh", f"archive={kept}"), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("skipped") == 2 and "starting" not in again.stdout
+    assert "| feddst | 4 |" in (tmp_path / "fresh" / "comparison.md").read_text()

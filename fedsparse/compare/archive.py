@@ -1,9 +1,11 @@
 """A comparison's small outputs, kept where they outlive the machine (e.g. under docs/).
 
-`archive_comparison` copies, per finished method, `metrics.jsonl.gz` (the run's metrics, gzip),
-`summary.json` and `config.yaml` into `<dest>/<method>/`, and the comparison's `caps.csv`,
-`comparison.md` and plots into `<dest>/`. `method_runs` reads such a folder back, or a comparison
-folder itself: either is enough to rebuild the tables (`fedsparse.compare.seeds`).
+`archive_run` copies a finished run's `metrics.jsonl.gz` (its metrics, gzip), `summary.json` and
+`config.yaml` into `<dest>/<method>/` (the comparison does so as each method finishes, and skips
+a method archived with the same settings: a comparison goes on from its archive on another
+machine); `archive_comparison` adds the comparison's `caps.csv`, `comparison.md` and plots.
+`method_runs` reads such a folder back, or a comparison folder itself: either is enough to
+rebuild the tables (`fedsparse.compare.seeds`).
 """
 
 from __future__ import annotations
@@ -26,24 +28,27 @@ REPORT_FILES = ("caps.csv", "comparison.md")
 def archive_comparison(folder: Path, runs: dict[str, Path], dest: Path) -> list[Path]:
     """Copy the small outputs of `runs` (method -> finished run folder) and the comparison's
     report from `folder` into `dest`; returns the files written."""
-    written: list[Path] = []
-    for method, run in runs.items():
-        out = dest / method
-        out.mkdir(parents=True, exist_ok=True)
-        rows = RunFolder(run).read_metrics()
-        target = out / ARCHIVED_METRICS
-        # mtime=0: the same metrics give the same bytes, so re-archiving changes nothing in git
-        with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-            f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
-        written.append(target)
-        for name in (SUMMARY_FILE, CONFIG_FILE):
-            shutil.copyfile(run / name, out / name)
-            written.append(out / name)
+    written = [path for method, run in runs.items() for path in archive_run(run, dest / method)]
     for path in [*(folder / n for n in REPORT_FILES), *sorted(folder.glob("*.png"))]:
         if path.is_file():
             shutil.copyfile(path, dest / path.name)
             written.append(dest / path.name)
     return written
+
+
+def archive_run(run: Path, out: Path) -> list[Path]:
+    """Copy a finished run's metrics (gzip), summary and config into `out`; returns the files
+    written (none when `run` is `out`: an archived run taken from the archive)."""
+    if run.resolve() == out.resolve():
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / ARCHIVED_METRICS
+    # mtime=0: the same metrics give the same bytes, so re-archiving changes nothing in git
+    with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write("".join(json.dumps(r) + "\n" for r in read_rows(run)).encode())
+    for name in (SUMMARY_FILE, CONFIG_FILE):
+        shutil.copyfile(run / name, out / name)
+    return [target, out / SUMMARY_FILE, out / CONFIG_FILE]
 
 
 def read_rows(run: Path) -> list[dict[str, Any]]:

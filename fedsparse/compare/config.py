@@ -32,7 +32,8 @@ class CompareConfig:
     """dense methods stop once their upload reaches this x the largest sparse run's (0 = never)"""
     archive: str | None = None
     """folder to copy the small outputs into (per method metrics.jsonl.gz, summary.json,
-    config.yaml; caps.csv, comparison.md, plots), e.g. under docs/; null = none"""
+    config.yaml, as each finishes; caps.csv, comparison.md, plots), e.g. under docs/; a method
+    archived there with the same settings is not run again; null = none"""
 
 
 @allows("null or a non-empty list of positive numbers (GB)")

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fedsparse.metrics.plots import compare_plot
-from fedsparse.metrics.run_folder import SUMMARY_FILE, RunFolder
+from fedsparse.compare.archive import read_rows
+from fedsparse.metrics.run_folder import SUMMARY_FILE
 
 GB = 1e9
 SMOOTH = 3
@@ -62,7 +63,7 @@ def _cell(hit: tuple[float, int, bool] | None) -> str:
 def write_report(folder: Path, runs: dict[str, Path], sparse: list[str],
                  caps_gb: list[float] | None, reference: str = "fedavgm") -> Path:
     """Write caps.csv, comparison.md, comparison.json and the plots into `folder`."""
-    rows = {m: RunFolder(p).read_metrics() for m, p in runs.items()}
+    rows = {m: read_rows(p) for m, p in runs.items()}
     summaries = {m: json.loads((p / SUMMARY_FILE).read_text()) for m, p in runs.items()}
     totals = {m: s["total_upload_bytes"] / GB for m, s in summaries.items()}
     caps = sorted(caps_gb) if caps_gb else auto_caps(totals, [m for m in sparse if m in runs])

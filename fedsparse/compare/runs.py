@@ -4,7 +4,10 @@ The comparison folder is the state: `<method>-<time>-s<seed>/` run folders. A me
 newest folder whose config has the method's `Config.hash()` (settings changed since: a new run).
 One with `summary.json` is finished and skipped; one with a checkpoint is resumed
 (`resume=<folder>`); otherwise it starts anew. So an interrupted comparison goes on where it
-stopped, redoing at most the rounds since a method's last checkpoint.
+stopped, redoing at most the rounds since a method's last checkpoint. With `archive=<dest>`, each
+method's small outputs are copied to `<dest>/<method>/` as soon as it finishes, and a method
+found there with the same `Config.hash()` counts as finished: committed under docs/, the archive
+carries a comparison over to a fresh machine method by method.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from fedsparse.compare.archive import archive_run
 from fedsparse.compare.config import Comparison
 from fedsparse.compare.methods import as_args
 from fedsparse.config import Config, config_from_yaml, load_config
@@ -30,6 +34,16 @@ def method_folder(folder: Path, method: str, seed: int, config_hash: str) -> Pat
     `config_hash`, if any."""
     found = [p for p in folder.glob(f"{method}-*-s{seed}*") if p.is_dir() and run_hash(p) == config_hash]
     return max(found, key=lambda p: p.name) if found else None
+
+
+def finished_run(comp: Comparison, method: str, identity: str) -> Path | None:
+    """`method`'s finished run with the settings of `identity`: in the comparison folder, else in
+    the archive; None if neither holds one."""
+    run = method_folder(comp.folder, method, comp.configs[method].seed, identity)
+    if is_done(run):
+        return run
+    kept = Path(comp.settings.archive) / method if comp.settings.archive else None
+    return kept if is_done(kept) and run_hash(kept) == identity else None
 
 
 def run_hash(run: Path) -> str | None:
@@ -91,8 +105,7 @@ def dense_args(comp: Comparison, method: str) -> list[str]:
 def sparse_runs(comp: Comparison, seed: int) -> list[Path]:
     """The finished runs that set the dense methods' upload cap (see `dense_args`)."""
     if comp.sparse:
-        return [run for m in comp.sparse
-                if is_done(run := method_folder(comp.folder, m, seed, method_hash(comp, m)))]
+        return [run for m in comp.sparse if (run := finished_run(comp, m, method_hash(comp, m)))]
     from fedsparse.fl.strategies.registry import STRATEGIES
 
     found = [p for p in sorted(comp.folder.glob(f"*-s{seed}")) if p.is_dir() and is_done(p)]
@@ -111,11 +124,11 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
     methods = order(comp)
     for i, method in enumerate(methods, start=1):
         seed, identity = comp.configs[method].seed, method_hash(comp, method)
-        run = method_folder(comp.folder, method, seed, identity)
-        if is_done(run):
-            log(f"[{i}/{len(methods)}] {method}: done ({run.name}), skipped")
+        if run := finished_run(comp, method, identity):
+            log(f"[{i}/{len(methods)}] {method}: done ({run}), skipped")
             done[method] = run
             continue
+        run = method_folder(comp.folder, method, seed, identity)
         if _resumable(run):
             args = [f"resume={run}", "progress=false"]
             what = f"resuming {run.name}"
@@ -135,5 +148,7 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
             raise DataError(f"method {method} failed (exit {rc}); see {logfile}; run the "
                             "comparison again to resume it")
         log(f"[{i}/{len(methods)}] {method}: finished in {time.perf_counter() - t0:.0f} s")
+        if comp.settings.archive:
+            archive_run(run, Path(comp.settings.archive) / method)
         done[method] = run
     return done
