@@ -57,8 +57,12 @@ def derived_seed(seed: int, stream: int) -> int:
 def build_initial_mask(model: nn.Module, names: list[str], spec: MaskSpec, seed: int,
                        input_shape: Sequence[int], batches: Batches | None = None,
                        scores: Mapping[str, Tensor] | None = None,
-                       fresh_model: Callable[[int], nn.Module] | None = None) -> InitialMask:
+                       fresh_model: Callable[[int], nn.Module] | None = None,
+                       counts: Mapping[str, int] | None = None) -> InitialMask:
     """The initial mask of `names` in `model` (whose inputs have `input_shape` (C, H, W)).
+
+    Per-layer kept counts: the spec's budget at its density (scope "layer"), or `counts` when a
+    method sets its own (PFFDST's stage-1 d1 + f).
 
     Scores: `scores` when given (e.g. averaged over clients), else the criterion on `batches`
     with a generator seeded by `seed`. SynFlow is data-free and prunes iteratively with no single
@@ -85,13 +89,13 @@ def build_initial_mask(model: nn.Module, names: list[str], spec: MaskSpec, seed:
     allowed = {selection.layer: input_keep_mask(shapes[selection.layer], selection.kept_index)
                } if selection is not None else {}
     if iterative:
-        mask = _synflow_mask(model, names, spec, shapes, allowed, input_shape)
+        mask = _synflow_mask(model, names, spec, shapes, allowed, input_shape, counts)
     else:
         assert ranking is not None
         ranked = {n: s.masked_fill(~allowed[n].to(s.device), float("-inf")) if n in allowed else s
                   for n, s in ranking.items()}
         mask = select_mask(ranked, spec.density, scope=spec.scope, budget=spec.budget,
-                           granularity=spec.granularity)
+                           granularity=spec.granularity, counts=counts)
         mask = Mask({n: m & allowed[n].to(m.device) if n in allowed else m for n, m in mask.items()})
     if selection is not None and spec.ablation != "shuffle":
         assert ranking is not None
@@ -113,12 +117,12 @@ def build_initial_mask(model: nn.Module, names: list[str], spec: MaskSpec, seed:
 
 def _synflow_mask(model: nn.Module, names: list[str], spec: MaskSpec,
                   shapes: Mapping[str, torch.Size], allowed: Mapping[str, Tensor],
-                  input_shape: Sequence[int]) -> Mask:
-    """Iterative SynFlow to the budget's per-layer densities (`scope` layer) or one global
-    density, starting from the allowed inputs."""
+                  input_shape: Sequence[int], counts: Mapping[str, int] | None = None) -> Mask:
+    """Iterative SynFlow to the budget's (or `counts`') per-layer densities (`scope` layer) or
+    one global density, starting from the allowed inputs."""
     density: float | dict[str, float] = spec.density
     if spec.scope == "layer":
-        counts = layer_budget(spec.budget, dict(shapes), spec.density)
+        counts = counts if counts is not None else layer_budget(spec.budget, dict(shapes), spec.density)
         density = {n: counts[n] / int(np.prod(shapes[n])) for n in names}
     start = None
     if allowed:

@@ -6,7 +6,7 @@ earlier layer) wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -67,10 +67,12 @@ def select_mask(
     budget: str = "uniform",
     granularity: str = "unstructured",
     higher_is_better: bool = True,
+    counts: Mapping[str, int] | None = None,
 ) -> Mask:
     """Keep the best-scoring fraction `density` of the weights.
 
-    scope "layer": per-layer kept counts from `budget`; scope "global": one ranking across all
+    scope "layer": per-layer kept counts from `budget`, or `counts` when given (a method's own
+    per-layer counts; `density` is then unused); scope "global": one ranking across all
     layers (`budget` unused), but every layer keeps at least its best group. Unstructured selection
     is exact; structured granularities keep whole groups, as many as best match the weight count.
     """
@@ -86,7 +88,8 @@ def select_mask(
     }
     group_size = {n: scores[n].numel() // max(g.numel(), 1) for n, g in groups.items()}
     if scope == "layer":
-        kept = layer_budget(budget, {n: s.shape for n, s in scores.items()}, density)
+        kept = dict(counts) if counts is not None else layer_budget(
+            budget, {n: s.shape for n, s in scores.items()}, density)
         keep = {}
         for n, g in groups.items():
             count = min(max(round(kept[n] / group_size[n]), 1), g.numel()) if g.numel() else 0

@@ -5,6 +5,7 @@ itself is built by fedsparse/sparse/initial_mask.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -69,11 +70,12 @@ def federated_scores(strategy, grid: Grid) -> dict[str, torch.Tensor]:  # noqa: 
     return {n: (t / weight).float() for n, t in total.items()}
 
 
-def initial_mask(strategy, grid: Grid) -> Mask:  # noqa: ANN001
+def initial_mask(strategy, grid: Grid, counts: Mapping[str, int] | None = None) -> Mask:  # noqa: ANN001
     """The strategy's starting mask (`fedsparse.sparse.initial_mask.build_initial_mask` with the
-    run's `MaskSpec`), scored on the server's proxy set or, with `scoring=federated`, by the
-    round-0 clients. Adopts the reinit ablation's weights and keeps the input selection on the
-    strategy (`input_selection`, written by `write_mask_artifacts`)."""
+    run's `MaskSpec`, or the method's own per-layer `counts`), scored on the server's proxy set
+    or, with `scoring=federated`, by the round-0 clients. Adopts the reinit ablation's weights and
+    keeps the input selection on the strategy (`input_selection`, written by
+    `write_mask_artifacts`)."""
     exp, cfg = strategy.exp, strategy.cfg
     spec = MaskSpec.from_config(cfg)
     federated = cfg.mask.scoring == "federated" and spec.scores_data
@@ -85,7 +87,8 @@ def initial_mask(strategy, grid: Grid) -> Mask:  # noqa: ANN001
     result = build_initial_mask(
         exp.new_model(), exp.masked_names, spec, cfg.seed, (data.in_channels, *data.image_size),
         batches=None if federated or not spec.scores_data else proxy_batches(exp),
-        scores=federated_scores(strategy, grid) if federated else None, fresh_model=fresh_model)
+        scores=federated_scores(strategy, grid) if federated else None, fresh_model=fresh_model,
+        counts=counts)
     if result.weights is not None:
         strategy.state.update({n: w.to(strategy.device) for n, w in result.weights.items()})
     strategy.input_selection = result.input_selection

@@ -50,7 +50,7 @@ Deviations, and why (see also fedsparse/methods/pffdst.py):
 - The initial mask: exact per-layer counts d1 + f (d1 = budget // 2) ranked by the criterion; the
   code prunes to the ERK sparsity at density d1 + f. Only per-layer unstructured selection from
   the criterion's scores (scope=layer, granularity=unstructured, input_keep=1, no mask
-  ablation); SynFlow's one-shot scores, not its iterative pruning.
+  ablation); with SynFlow, its iterative pruning to those counts, as every initial mask here.
 - Clients sampled as the project does (without replacement unless sample_with_replacement);
   the code samples with replacement.
 - Setting: small CNNs without batch norm (cifar10_net is the paper's "LeNet", FedDST's CIFAR10Net;
@@ -70,15 +70,13 @@ from flwr.serverapp import Grid
 
 from fedsparse.experiment import Experiment
 from fedsparse.fl.strategies.base import SparseFedAvg
-from fedsparse.fl.strategies.initial_mask import federated_scores, proxy_batches
+from fedsparse.fl.strategies.initial_mask import initial_mask
 from fedsparse.methods.pffdst import (FROZEN_BITS, differential_readjust, freeze_and_grow,
                                       freeze_counts, frozen_bits, is_differential_round,
                                       is_freeze_round, reset_readjusted, restore_frozen,
                                       stage_counts)
 from fedsparse.sparse.budgets import layer_budget
 from fedsparse.sparse.mask import Mask
-from fedsparse.sparse.mask_spec import MaskSpec
-from fedsparse.sparse.ops import grow_highest
 
 SERVER_STREAM = 23
 EVENTS = {"readjust": 1, "drop": 2}
@@ -102,24 +100,9 @@ class PFFDST(SparseFedAvg):
 
     # ---------------------------------------------------------------- set-up
     def initialize(self, grid: Grid) -> None:
-        self.set_mask(self.stage1_mask(grid, {n: self.d1[n] + self.f[n] for n in self.masked}))
-
-    def stage1_mask(self, grid: Grid | None, counts: dict[str, int]) -> Mask:
-        """The `counts[n]` weights of highest score per layer under the configured criterion."""
-        cfg, exp = self.cfg, self.exp
-        spec = MaskSpec.from_config(cfg)
-        model = exp.new_model()
-        if not spec.scores_data:
-            scores = spec.score(model, self.masked, None,
-                                input_shape=(exp.data.in_channels, *exp.data.image_size))
-        elif cfg.mask.scoring == "federated":
-            scores = federated_scores(self, grid)
-        else:
-            scores = spec.score(model, self.masked, proxy_batches(exp),
-                                generator=torch.Generator().manual_seed(cfg.seed))
-        empty = Mask({n: torch.zeros(self.shapes[n], dtype=torch.bool, device=self.device)
-                      for n in self.masked})
-        return grow_highest(empty, {n: s.to(self.device) for n, s in scores.items()}, counts)
+        """The stage-1 mask: the d1 + f weights of each layer ranked highest by the criterion
+        (the run's initial-mask scoring, with these counts in place of the budget's)."""
+        self.set_mask(initial_mask(self, grid, counts={n: self.d1[n] + self.f[n] for n in self.masked}))
 
     # ---------------------------------------------------------------- rounds
     @property
