@@ -103,6 +103,8 @@ def _rows(run: Path) -> list[dict]:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)")
+@pytest.mark.skipif(not flower_patches.enabled(), reason="compares a run with the patches on: "
+                    "FEDSPARSE_FLOWER_PATCHES=0 forces them off")
 def test_a_simulation_with_the_patches_off_gives_the_same_metrics(tmp_path: Path) -> None:
     """Identical rows: without the engine's mapping the server asks each node its partition
     (`query.partition`), and those transfers are summary.json's `node_discovery`, not the rows'."""

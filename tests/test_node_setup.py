@@ -101,6 +101,10 @@ def _run(out: Path) -> tuple[Path, list[Message]]:
     return run, pushed
 
 
+PATCHES = pytest.mark.skipif(not flower_patches.enabled(), reason="the engine's mapping needs the Flower "
+                             "patches (FEDSPARSE_FLOWER_PATCHES=0 forces them off)")
+
+
 @pytest.fixture(scope="module")
 def engine_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Message]]:
     return _run(tmp_path_factory.mktemp("engine"))
@@ -108,7 +112,7 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Mes
 
 @DATA
 @pytest.mark.e2e
-@pytest.mark.skipif(not flower_patches.enabled(), reason="the engine's mapping needs the Flower patches")
+@PATCHES
 def test_no_message_before_round_1_and_the_setup_rides_first_messages(engine_run) -> None:  # noqa: ANN001
     run, pushed = engine_run
     rows = _rows(run)
@@ -131,6 +135,7 @@ def test_no_message_before_round_1_and_the_setup_rides_first_messages(engine_run
 
 @DATA
 @pytest.mark.e2e
+@PATCHES
 def test_asking_every_node_gives_the_same_rounds(engine_run, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
     """Where the engine does not say which node holds which partition (as on the Deployment
