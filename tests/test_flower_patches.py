@@ -4,9 +4,9 @@ internals, and switching them off changes no metric."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,15 +20,11 @@ from fedsparse.fl.wire import message_bytes, outgoing_sizes
 from fedsparse.models import build_model, prunable_names
 from fedsparse.runner import run_simulation
 from fedsparse.sparse.mask import Mask
+from tests import test_golden as golden
 
 PACKAGE = Path(flower_patches.__file__).parent
 SOURCE = PACKAGE.parent.parent
 INTERNALS = re.compile(r"flwr\.server\.superlink|flwr\.supercore|_chunks|vce_api")
-WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_time_s"}
-RUN = {"dataset": "mnist", "model": "mnist_net", "num_clients": 4, "clients_per_round": 2,
-       "rounds": 2, "local_epochs": 1, "batch_size": 32, "readjust_every": 1, "readjust_until": 2,
-       "alpha": 0.05, "eval_every": 1, "num_actors": 1, "progress": False, "score_samples": 64,
-       "strategy": "feddst", "criterion": "snip", "name": "patches"}
 
 
 def test_flower_internals_are_used_only_inside_the_patches_package() -> None:
@@ -85,38 +81,19 @@ def test_message_bytes_are_the_same_with_the_patches_on_and_off(
     assert counted["0"][0][0] > values  # values, positions, headers and the config record
 
 
-def _same(got: object, want: object) -> bool:
-    """Equal, floats to 1e-9 relative (the last bits of a sum may depend on threads)."""
-    if isinstance(got, float) and isinstance(want, float):
-        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(got, dict) and isinstance(want, dict):
-        return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in want)
-    if isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(map(_same, got, want))
-    return got == want
-
-
-def _rows(run: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k not in WALL_CLOCK}
-            for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 @pytest.mark.e2e
 @pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)")
-@pytest.mark.skipif(not flower_patches.enabled(), reason="compares a run with the patches on: "
-                    "FEDSPARSE_FLOWER_PATCHES=0 forces them off")
-def test_a_simulation_with_the_patches_off_gives_the_same_metrics(tmp_path: Path) -> None:
-    """Identical rows: without the engine's mapping the server asks each node its partition
-    (`query.partition`), and those transfers are summary.json's `node_discovery`, not the rows'."""
-    runs, found = {}, {}
-    for on in ("true", "false"):  # output paths of equal length: the node setup carries the path
-        out = tmp_path / on[:2]
-        run = run_simulation(load_config("cifar_noniid", [
-            f"{k}={v}" for k, v in {**RUN, "output_dir": out, "flower_patches": on}.items()]))
-        runs[on] = _rows(run)
-        found[on] = json.loads((run / "summary.json").read_text())["node_discovery"]
-    on, off = runs["true"], runs["false"]
-    assert found["true"] == {"upload_bytes": 0, "download_bytes": 0}  # the engine told the mapping
-    assert found["false"]["upload_bytes"] > 0 and found["false"]["download_bytes"] > 0
-    assert _same(off, on)
-    assert len(on) == RUN["rounds"] + 1
+def test_a_simulation_with_the_patches_off_gives_the_golden_metrics() -> None:
+    """The golden `feddst` run (recorded with the patches on) again with them off: the same rows.
+    Without the engine's mapping the server asks each node its partition (`query.partition`), and
+    those transfers are summary.json's `node_discovery`, not the rows'."""
+    out = golden.fixed_length_dir()
+    try:
+        settings = {**golden.SMALL, **golden.METHODS["feddst"], "output_dir": out, "flower_patches": False}
+        run = run_simulation(load_config("cifar_noniid", [f"{k}={v}" for k, v in settings.items()]))
+        rows = [golden.strip(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        golden.same(rows, json.loads((golden.GOLDEN / "method-feddst.json").read_text()), "patches off")
+        found = json.loads((run / "summary.json").read_text())["node_discovery"]
+        assert found["upload_bytes"] > 0 and found["download_bytes"] > 0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -44,7 +44,7 @@ CASES = {**FIXED, **{f"method-{k}": v for k, v in METHODS.items() if v not in FI
 """A method that is one of the fixed_mask cases (fixed_random, fixed_snip) runs once, as that case."""
 
 
-def _fixed_length_dir() -> Path:
+def fixed_length_dir() -> Path:
     """A fresh folder whose path has the same length on every machine and in every session: the
     run folder's path travels in the nodes' setup (state_dir, scorer_path), so its length is
     part of the download bytes."""
@@ -53,7 +53,7 @@ def _fixed_length_dir() -> Path:
 
 @pytest.fixture
 def out_dir() -> Iterator[Path]:
-    folder = _fixed_length_dir()
+    folder = fixed_length_dir()
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -65,7 +65,7 @@ def scorer() -> Iterator[str]:
 
     from fedsparse.sparse.criteria.learned import Scorer
 
-    folder = _fixed_length_dir()
+    folder = fixed_length_dir()
     path = folder / "scorer.npz"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -74,15 +74,15 @@ def scorer() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _strip(value: object) -> object:
+def strip(value: object) -> object:
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in WALL_CLOCK}
+        return {k: strip(v) for k, v in value.items() if k not in WALL_CLOCK}
     if isinstance(value, list):
-        return [_strip(v) for v in value]
+        return [strip(v) for v in value]
     return value
 
 
-def _same(got: object, want: object, where: str) -> None:
+def same(got: object, want: object, where: str) -> None:
     """Exact equality, but floats to float32 precision and losses to LOSS_REL: a loss is a float32
     sum whose last bits depend on the CPU's kernels (on an AMD EPYC, the goldens recorded on
     another machine differ in `train_loss` and `central_loss` only, by 1e-8 relative and, in one
@@ -93,11 +93,11 @@ def _same(got: object, want: object, where: str) -> None:
     elif isinstance(want, dict) and isinstance(got, dict):
         assert sorted(got) == sorted(want), f"{where}: keys {sorted(got)} != {sorted(want)}"
         for k in want:
-            _same(got[k], want[k], f"{where}.{k}")
+            same(got[k], want[k], f"{where}.{k}")
     elif isinstance(want, list) and isinstance(got, list):
         assert len(got) == len(want), f"{where}: {len(got)} rows != {len(want)}"
         for i, (g, w) in enumerate(zip(got, want)):
-            _same(g, w, f"{where}[{i}]")
+            same(g, w, f"{where}[{i}]")
     else:
         assert got == want, f"{where}: {got!r} != {want!r}"
 
@@ -109,9 +109,9 @@ def test_golden_metrics(case: str, out_dir: Path, scorer: str) -> None:
         overrides["scorer_path"] = scorer
     cfg = load_config("cifar_noniid", [f"{k}={v}" for k, v in overrides.items()])
     run = run_simulation(cfg)
-    rows = [_strip(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [strip(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
     path = GOLDEN / f"{case}.json"
     if RECORD:
         path.write_text(json.dumps(rows, indent=1) + "\n")
     want = json.loads(path.read_text())
-    _same(rows, want, case)
+    same(rows, want, case)
