@@ -3,7 +3,8 @@
 `archive_run` copies a finished run's `metrics.jsonl.gz` (its metrics, gzip), `summary.json` and
 `config.yaml` into `<dest>/<method>/` (the comparison does so as each method finishes, and skips
 a method archived with the same settings: a comparison goes on from its archive on another
-machine); `archive_comparison` adds the comparison's `caps.csv`, `comparison.md` and plots.
+machine); `archive_report` copies the comparison's `caps.csv`, `comparison.md` and plots, and
+`archive_comparison` does both.
 `method_runs` reads such a folder back, or a comparison folder itself: either is enough to
 rebuild the tables (`fedsparse.compare.seeds`).
 """
@@ -28,7 +29,13 @@ REPORT_FILES = ("caps.csv", "comparison.md")
 def archive_comparison(folder: Path, runs: dict[str, Path], dest: Path) -> list[Path]:
     """Copy the small outputs of `runs` (method -> finished run folder) and the comparison's
     report from `folder` into `dest`; returns the files written."""
-    written = [path for method, run in runs.items() for path in archive_run(run, dest / method)]
+    return [*(path for method, run in runs.items() for path in archive_run(run, dest / method)),
+            *archive_report(folder, dest)]
+
+
+def archive_report(folder: Path, dest: Path) -> list[Path]:
+    """Copy the comparison's `caps.csv`, `comparison.md` and plots from `folder` into `dest`."""
+    written = []
     for path in [*(folder / n for n in REPORT_FILES), *sorted(folder.glob("*.png"))]:
         if path.is_file():
             shutil.copyfile(path, dest / path.name)

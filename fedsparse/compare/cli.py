@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fedsparse import usage
-from fedsparse.compare.archive import archive_comparison
+from fedsparse.compare.archive import archive_report
 from fedsparse.compare.config import CHECKS, CompareConfig, load_comparison
 from fedsparse.compare.report import write_report
 from fedsparse.compare.runs import run_all
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = run_all(comp, log=lambda line: print(line, flush=True))
         report = write_report(comp.folder, runs, comp.sparse, comp.settings.caps_gb)
         if comp.settings.archive:
-            archive_comparison(comp.folder, runs, Path(comp.settings.archive))
+            archive_report(comp.folder, Path(comp.settings.archive))  # the runs: as each finished
             print(f"archived the small outputs into {comp.settings.archive}")
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -16,8 +16,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from fedsparse.metrics.plots import compare_plot
 from fedsparse.compare.archive import read_rows
+from fedsparse.metrics.plots import compare_plot
 from fedsparse.metrics.run_folder import SUMMARY_FILE
 
 GB = 1e9

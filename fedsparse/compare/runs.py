@@ -5,7 +5,8 @@ newest folder whose config has the method's `Config.hash()` (settings changed si
 One with `summary.json` is finished and skipped; one with a checkpoint is resumed
 (`resume=<folder>`); otherwise it starts anew. So an interrupted comparison goes on where it
 stopped, redoing at most the rounds since a method's last checkpoint. With `archive=<dest>`, each
-method's small outputs are copied to `<dest>/<method>/` as soon as it finishes, and a method
+method's small outputs are copied to `<dest>/<method>/` as soon as it finishes (or is found
+finished in the comparison folder), and a method
 found there with the same `Config.hash()` counts as finished: committed under docs/, the archive
 carries a comparison over to a fresh machine method by method.
 """
@@ -126,7 +127,7 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
         seed, identity = comp.configs[method].seed, method_hash(comp, method)
         if run := finished_run(comp, method, identity):
             log(f"[{i}/{len(methods)}] {method}: done ({run}), skipped")
-            done[method] = run
+            done[method] = _archived(comp, method, run)
             continue
         run = method_folder(comp.folder, method, seed, identity)
         if _resumable(run):
@@ -148,7 +149,13 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
             raise DataError(f"method {method} failed (exit {rc}); see {logfile}; run the "
                             "comparison again to resume it")
         log(f"[{i}/{len(methods)}] {method}: finished in {time.perf_counter() - t0:.0f} s")
-        if comp.settings.archive:
-            archive_run(run, Path(comp.settings.archive) / method)
-        done[method] = run
+        done[method] = _archived(comp, method, run)
     return done
+
+
+def _archived(comp: Comparison, method: str, run: Path) -> Path:
+    """`run`, after copying its small outputs into the archive (if any; nothing to copy for a run
+    taken from the archive)."""
+    if comp.settings.archive:
+        archive_run(run, Path(comp.settings.archive) / method)
+    return run
