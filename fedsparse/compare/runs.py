@@ -6,9 +6,9 @@ One with `summary.json` is finished and skipped; one with a checkpoint is resume
 (`resume=<folder>`); otherwise it starts anew. So an interrupted comparison goes on where it
 stopped, redoing at most the rounds since a method's last checkpoint. With `archive=<dest>`, each
 method's small outputs are copied to `<dest>/<method>/` as soon as it finishes (or is found
-finished in the comparison folder), and a method
-found there with the same `Config.hash()` counts as finished: committed under docs/, the archive
-carries a comparison over to a fresh machine method by method.
+finished in the comparison folder), and a method found there with the same `Config.hash()`
+counts as finished: committed under docs/, the archive carries a comparison over to a fresh
+machine method by method.
 """
 
 from __future__ import annotations
