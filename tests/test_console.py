@@ -28,7 +28,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ["dataset=mnist", "model=mnist_net", "num_clients=4", "clients_per_round=2", "local_epochs=1",
+RUN = ["dataset=mnist", "model=mlp", "num_clients=4", "clients_per_round=2", "local_epochs=1",
        "batch_size=16", "num_actors=1", "name=console"]
 EXIT_S = 10  # a signalled run must be gone within this many seconds (1.5-2 s measured)
 

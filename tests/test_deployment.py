@@ -94,7 +94,7 @@ def superlink(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
 def test_two_feddst_rounds_on_the_deployment_engine(superlink, tmp_path: Path) -> None:  # noqa: ANN001
     env, connection = superlink
     out = tmp_path / "runs"
-    overrides = (f"num_clients=2 clients_per_round=2 rounds=2 dataset=mnist model=mnist_net "
+    overrides = (f"num_clients=2 clients_per_round=2 rounds=2 dataset=mnist model=mlp "
                  f"local_epochs=1 readjust_every=1 readjust_until=2 eval_every=1 progress=false "
                  f"name=dep output_dir={out} data_dir={os.environ['FEDSPARSE_DATA']}")
     proc = subprocess.run(["flwr", "run", ".", connection, "--stream", "--run-config",

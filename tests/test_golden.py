@@ -1,20 +1,31 @@
-"""Golden equality: 3-round MNIST runs of every method in configs/methods.yaml and of fixed_mask
-with every criterion give exactly the metrics and bytes recorded in tests/golden/ (wall-clock
-fields aside). Recorded before the method-platform refactor (issue 16) so that a refactor that
-changes a number fails here; re-record on purpose only, with FEDSPARSE_GOLDEN_RECORD=1.
-"""
+"""Golden equality: 3-round MNIST runs of every method in configs/methods.yaml give exactly the
+metrics and bytes recorded in tests/golden/ (wall-clock fields aside), and fixed_mask with every
+other criterion gives exactly the initial mask recorded there. Recorded before the
+method-platform refactor (issue 16) so that a refactor that changes a number fails here;
+re-record on purpose only, with FEDSPARSE_GOLDEN_RECORD=1.
 
+The criteria's goldens were 3-round Flower runs too; as the rounds after the initial mask are the
+same sparse FedAvg for every criterion (fixed_random and fixed_snip keep that path covered), they
+now hold the mask the server builds (per layer: kept count and the sha256 of its packed bits),
+checked without Flower in a second each. They were recorded at the commit whose Flower goldens of
+those criteria still passed, and equal the initial masks of Flower runs of those criteria.
+The runs evaluate at rounds 0 and 3 only (an evaluation of mnist_net costs as much as a round):
+re-recorded so, the files equal the former ones less rounds 1-2's evaluation keys.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from fedsparse.config import CONFIG_DIR, load_config
@@ -33,15 +44,18 @@ WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_ti
               "stage_client_time_s"}
 SMALL = {"dataset": "mnist", "model": "mnist_net", "num_clients": 8, "clients_per_round": 2,
          "rounds": 3, "local_epochs": 1, "batch_size": 32, "readjust_every": 1, "readjust_until": 3,
-         "alpha": 0.05, "eval_every": 1, "num_actors": 1, "progress": False,
+         "alpha": 0.05, "eval_every": 3, "num_actors": 1, "progress": False,
          "score_samples": 64, "name": "golden"}
 METHODS = {k: dict(v) for k, v in OmegaConf.to_container(
     OmegaConf.load(CONFIG_DIR / "methods.yaml")).items()}
 CRITERIA = ["random", "magnitude", "snip", "grasp", "synflow", "gradient", "movement", "lottery",
             "learned"]
 FIXED = {f"fixed_mask-{c}": {"strategy": "fixed_mask", "criterion": c} for c in CRITERIA}
-CASES = {**FIXED, **{f"method-{k}": v for k, v in METHODS.items() if v not in FIXED.values()}}
-"""A method that is one of the fixed_mask cases (fixed_random, fixed_snip) runs once, as that case."""
+CASES = {f"method-{k}": v for k, v in METHODS.items() if v not in FIXED.values()}
+CASES |= {k: v for k, v in FIXED.items() if v in METHODS.values()}
+"""Flower runs: every method; one that is a fixed_mask case (fixed_random, fixed_snip) runs as that case."""
+MASK_CASES = {k: v for k, v in FIXED.items() if k not in CASES}
+"""The other criteria: the initial mask only."""
 
 
 def fixed_length_dir() -> Path:
@@ -115,3 +129,30 @@ def test_golden_metrics(case: str, out_dir: Path, scorer: str) -> None:
         path.write_text(json.dumps(rows, indent=1) + "\n")
     want = json.loads(path.read_text())
     same(rows, want, case)
+
+
+def mask_digest(mask: Mapping[str, torch.Tensor]) -> dict[str, dict[str, object]]:
+    """Per layer: kept count and the sha256 of the packed mask bits (`Mask.save`'s layout)."""
+    return {name: {"kept": int(m.sum()),
+                   "sha256": hashlib.sha256(np.packbits(m.cpu().numpy().ravel()).tobytes()).hexdigest()}
+            for name, m in mask.items()}
+
+
+@pytest.mark.parametrize("case", sorted(MASK_CASES))
+def test_golden_initial_mask(case: str, out_dir: Path, scorer: str) -> None:
+    """The server's initial mask (proxy-set scoring) of SMALL's run, as a Flower run builds it."""
+    from fedsparse.experiment import experiment_from_yaml
+    from fedsparse.fl.strategies import STRATEGIES
+    from fedsparse.prepare import server_device
+
+    overrides = {**SMALL, **MASK_CASES[case], "output_dir": str(out_dir)}
+    if overrides.get("criterion") == "learned":
+        overrides["scorer_path"] = scorer
+    cfg = load_config("cifar_noniid", [f"{k}={v}" for k, v in overrides.items()])
+    strategy = STRATEGIES.get(cfg.train.strategy).load()(experiment_from_yaml(cfg.to_yaml()), server_device(cfg), {})
+    strategy.initialize(None)  # server scoring: no message goes out
+    got = mask_digest(strategy.mask)
+    path = GOLDEN / f"{case}.mask.json"
+    if RECORD:
+        path.write_text(json.dumps(got, indent=1) + "\n")
+    same(got, json.loads(path.read_text()), case)

@@ -29,7 +29,7 @@ from fedsparse.runner import run_simulation
 DATA = pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)")
 WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_time_s"}
 # seed 1, 10 clients, 3 per round: {2, 3, 4} then {4, 5, 9}: client 4 already holds its setup
-RUN = {"dataset": "mnist", "model": "mnist_net", "num_clients": 10, "clients_per_round": 3,
+RUN = {"dataset": "mnist", "model": "mlp", "num_clients": 10, "clients_per_round": 3,
        "rounds": 2, "local_epochs": 1, "batch_size": 16, "readjust_every": 1, "readjust_until": 2,
        "eval_every": 2, "num_actors": 1, "seed": 1, "progress": False, "name": "setup"}
 

@@ -35,7 +35,7 @@ WAIT_S = 420  # bound on waiting for the killed run to reach its kill point
 # then stays, so after a restart from round 2 or 4 some sampled clients (seed 0: client 7 in
 # round 4, clients 3 and 8 in round 5) already hold the current mask from before the checkpoint
 # and get no positions: the resumed run only matches if they kept it across the restart.
-RUN = {"dataset": "mnist", "model": "mnist_net", "num_clients": 10, "clients_per_round": 3,
+RUN = {"dataset": "mnist", "model": "mlp", "num_clients": 10, "clients_per_round": 3,
        "rounds": 6, "local_epochs": 1, "batch_size": 16, "readjust_every": 1, "readjust_until": 2,
        "alpha": 0.05, "eval_every": 3, "checkpoint_every": 2, "num_actors": 1, "progress": False,
        "name": "rel"}

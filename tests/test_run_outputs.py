@@ -251,7 +251,7 @@ def test_real_run_writes_csv_events_and_figures(tmp_path: Path) -> None:
     from fedsparse.runner import run_simulation
 
     cfg = load_config("cifar_noniid", [
-        "dataset=mnist", "model=mnist_net", "num_clients=4", "clients_per_round=2", "rounds=2",
+        "dataset=mnist", "model=mlp", "num_clients=4", "clients_per_round=2", "rounds=2",
         "local_epochs=1", "eval_every=1", "num_actors=1", "progress=false", "logger=tensorboard",
         "name=outputs", f"output_dir={tmp_path}"])
     run = RunFolder(run_simulation(cfg))
