@@ -28,7 +28,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from fedsparse.config import CONFIG_DIR, load_config
+from fedsparse.config import CONFIG_DIR, Config, load_config
 from fedsparse.runner import run_simulation
 
 pytestmark = [
@@ -116,19 +116,26 @@ def same(got: object, want: object, where: str) -> None:
         assert got == want, f"{where}: {got!r} != {want!r}"
 
 
+def case_config(overrides: dict, out_dir: Path, scorer: str) -> Config:
+    """SMALL with a case's overrides, its run folder in `out_dir`."""
+    args = {**SMALL, **overrides, "output_dir": str(out_dir)}
+    if args.get("criterion") == "learned":
+        args["scorer_path"] = scorer
+    return load_config("cifar_noniid", [f"{k}={v}" for k, v in args.items()])
+
+
+def check(got: object, path: Path, case: str) -> None:
+    """`got` equals the golden file (written first with FEDSPARSE_GOLDEN_RECORD=1)."""
+    if RECORD:
+        path.write_text(json.dumps(got, indent=1) + "\n")
+    same(got, json.loads(path.read_text()), case)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_metrics(case: str, out_dir: Path, scorer: str) -> None:
-    overrides = {**SMALL, **CASES[case], "output_dir": str(out_dir)}
-    if overrides.get("criterion") == "learned":
-        overrides["scorer_path"] = scorer
-    cfg = load_config("cifar_noniid", [f"{k}={v}" for k, v in overrides.items()])
-    run = run_simulation(cfg)
+    run = run_simulation(case_config(CASES[case], out_dir, scorer))
     rows = [strip(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    path = GOLDEN / f"{case}.json"
-    if RECORD:
-        path.write_text(json.dumps(rows, indent=1) + "\n")
-    want = json.loads(path.read_text())
-    same(rows, want, case)
+    check(rows, GOLDEN / f"{case}.json", case)
 
 
 def mask_digest(mask: Mapping[str, torch.Tensor]) -> dict[str, dict[str, object]]:
@@ -145,14 +152,7 @@ def test_golden_initial_mask(case: str, out_dir: Path, scorer: str) -> None:
     from fedsparse.fl.strategies import STRATEGIES
     from fedsparse.prepare import server_device
 
-    overrides = {**SMALL, **MASK_CASES[case], "output_dir": str(out_dir)}
-    if overrides.get("criterion") == "learned":
-        overrides["scorer_path"] = scorer
-    cfg = load_config("cifar_noniid", [f"{k}={v}" for k, v in overrides.items()])
+    cfg = case_config(MASK_CASES[case], out_dir, scorer)
     strategy = STRATEGIES.get(cfg.train.strategy).load()(experiment_from_yaml(cfg.to_yaml()), server_device(cfg), {})
     strategy.initialize(None)  # server scoring: no message goes out
-    got = mask_digest(strategy.mask)
-    path = GOLDEN / f"{case}.mask.json"
-    if RECORD:
-        path.write_text(json.dumps(got, indent=1) + "\n")
-    same(got, json.loads(path.read_text()), case)
+    check(mask_digest(strategy.mask), GOLDEN / f"{case}.mask.json", case)
