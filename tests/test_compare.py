@@ -138,7 +138,8 @@ pytestmark_e2e = pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"),
                                     reason="needs FEDSPARSE_DATA (real MNIST)")
 
 TINY = ["config=feddst_mnist", "model=mlp", "num_clients=10", "clients_per_round=3", "rounds=4", "local_epochs=1",
-        "batch_size=16", "eval_every=2", "readjust_every=1", "checkpoint_every=1", "num_actors=1"]
+        "batch_size=16", "eval_every=2", "readjust_every=1", "checkpoint_every=10", "num_actors=1"]
+"""checkpoint_every=10: a run killed mid-way resumes from its round-0 checkpoint, whose row is kept."""
 
 
 def _compare(out: Path, *extra: str) -> list[str]:
@@ -172,6 +173,7 @@ def test_killed_comparison_resumes_and_reports(tmp_path: Path) -> None:
     assert "feddst: resuming" in done.stdout and "fedavgm: starting" in done.stdout
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["round"] for r in rows] == [0, 1, 2, 3, 4]
+    assert json.loads((metrics.parent / "summary.json").read_text())["restarts"][0]["from_round"] == 0
     feddst_up = rows[-1]["cumulative_upload_bytes"]
     dense = [json.loads(line) for line in next(out.glob("fedavgm-*/metrics.jsonl")).read_text().splitlines()]
     # fedavgm stops in the round its upload reaches 2 x feddst's, and is evaluated there

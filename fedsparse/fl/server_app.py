@@ -123,7 +123,7 @@ def run_server(grid: Grid, cfg: Config, run: RunFolder) -> None:
     log.info("server on %s; %d clients, %d per round", device, cfg.data.num_clients, cfg.train.clients_per_round)
     with (RoundProgress(cfg.train.rounds, cfg.runtime.progress, first_round - 1) as progress, rounds_running(),
           open_logger(cfg, run) as logger):
-        if first_round == 1:
+        if restart is None:  # a run resumed from its round-0 checkpoint already has round 0's row
             row = _row(strategy, 0, time.perf_counter(), t_start)
             row.update(evaluator(strategy.eval_state()))
             run.append_metrics(row)
