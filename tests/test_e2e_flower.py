@@ -25,8 +25,6 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)"),
 ]
 
-WALL_CLOCK = {"round_time_s", "wall_time_s", "aggregate_s", "eval_s", "client_time_s"}
-
 
 def _cfg(tmp_path: Path, **overrides: object):
     args = {"dataset": "mnist", "model": "mlp", "num_clients": 10, "clients_per_round": 3,

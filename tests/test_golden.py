@@ -7,11 +7,13 @@ re-record on purpose only, with FEDSPARSE_GOLDEN_RECORD=1.
 The criteria's goldens were 3-round Flower runs too; as the rounds after the initial mask are the
 same sparse FedAvg for every criterion (fixed_random and fixed_snip keep that path covered), they
 now hold the mask the server builds (per layer: kept count and the sha256 of its packed bits),
-checked without Flower in a second each. They were recorded at the commit whose Flower goldens of
-those criteria still passed, and equal the initial masks of Flower runs of those criteria.
-The runs evaluate at rounds 0 and 3 only (an evaluation of mnist_net costs as much as a round):
-re-recorded so, the files equal the former ones less rounds 1-2's evaluation keys.
+checked without Flower or Ray. They were recorded at the commit whose Flower goldens of those
+criteria still passed, and equal the initial masks of Flower runs of those criteria.
+The runs evaluate at rounds 0 and 3 only (mnist_net on the 10,000 test images takes about 2 s,
+most of a 3-round run's round time): re-recorded so, the files equal the former ones less rounds
+1-2's evaluation keys.
 """
+
 from __future__ import annotations
 
 import hashlib
