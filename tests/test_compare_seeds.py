@@ -56,9 +56,11 @@ def test_mean_and_range_over_seeds_and_per_seed_deltas(tmp_path: Path) -> None:
     assert sorted(runs["feddst"]) == [0, 1]
     text = seeds_report(runs, caps_gb=[0.35], reference="fedavgm")
     # feddst at 0.35 GB: mean of its last 3 evaluations (rounds 1-3); seed 0: 0.3, seed 1: 0.4
-    assert "| feddst | 0, 1 | 35.0 (30.0-40.0, 2 seeds) |" in text
-    # fedavgm within 0.35 GB: rounds 0-1 -> (0.1 + 0.15) / 2 = 12.5 in both seeds
-    assert "| fedavgm | 0, 1 | 12.5 (12.5-12.5, 2 seeds) |" in text
+    # end of run: feddst's last 3 evaluations (rounds 3-5), seed 0: 0.5, seed 1: 0.6, at 0.5 GB
+    assert "| feddst | 0, 1 | 35.0 (30.0-40.0, 2 seeds) | 55.0 (50.0-60.0, 2 seeds) at 0.50 GB |" in text
+    # fedavgm within 0.35 GB: rounds 0-1 -> (0.1 + 0.15) / 2 = 12.5 in both seeds; its end: rounds
+    # 3-5 -> 0.3 at 1.25 GB
+    assert "| fedavgm | 0, 1 | 12.5 (12.5-12.5, 2 seeds) | 30.0 (30.0-30.0, 2 seeds) at 1.25 GB |" in text
     # deltas per seed: same cap 0.3 - 0.125 = +17.5, 0.4 - 0.125 = +27.5; at 0.7 GB fedavgm's last
     # three within 0.7 GB are rounds 0-2: (0.1 + 0.15 + 0.2) / 3 = 0.15 -> +15.0 and +25.0
     assert "| feddst | +22.5 (+17.5..+27.5) / +20.0 (+15.0..+25.0) |" in text

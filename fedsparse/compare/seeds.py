@@ -9,6 +9,7 @@ per seed first (same seed, same split), then averaged.
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ def _at(rows: Rows, cap: float, kind: str) -> float | None:
     return None if hit is None or hit[2] else hit[0]  # a run that ended below the cap: no value
 
 
+def _end(rows: Rows, kind: str) -> tuple[float, float]:
+    """(mean of the run's last `SMOOTH` evaluations, its total upload in GB)."""
+    hit = accuracy_at(rows, math.inf, kind, SMOOTH)
+    return (hit[0] if hit else math.nan), max(r["cumulative_upload_bytes"] for r in rows) / GB
+
+
 def _stat(values: list[float], signed: bool = False) -> str:
     """Mean over seeds in points, with the min-max range when there are several: `35.0 (30.0-40.0,
     2 seeds)`, or, `signed`, a difference: `+22.5 (+17.5..+27.5)`."""
@@ -63,12 +70,15 @@ def seeds_report(runs: dict[str, dict[int, Rows]], caps_gb: list[float] | None =
     caps = sorted(caps_gb) if caps_gb else auto_caps(totals, sparse)
     lines = [f"{kind.capitalize()}-test accuracy (%) at cumulative upload caps: mean of the last "
              f"{SMOOTH} evaluations within the cap, averaged over seeds (min-max over seeds). "
-             "`-`: no run reached the cap.", "",
-             "| method | seeds | " + " | ".join(f"{c:g} GB" for c in caps) + " |",
-             "|---|---|" + "---|" * len(caps)]
+             "`-`: no run reached the cap. End of run: the mean of its last "
+             f"{SMOOTH} evaluations, at its upload (mean over seeds).", "",
+             "| method | seeds | " + " | ".join(f"{c:g} GB" for c in caps) + " | end of run |",
+             "|---|---|" + "---|" * (len(caps) + 1)]
     for m, by_seed in runs.items():
         cells = [_stat([v for rows in by_seed.values() if (v := _at(rows, c, kind)) is not None])
                  for c in caps]
+        ends = [_end(rows, kind) for rows in by_seed.values()]
+        cells.append(f"{_stat([a for a, _ in ends])} at {statistics.fmean(g for _, g in ends):.2f} GB")
         lines.append(f"| {m} | {', '.join(map(str, sorted(by_seed)))} | " + " | ".join(cells) + " |")
     if reference in runs:
         lines += ["", f"Points of {kind}-test accuracy over `{reference}` of the same seed, at the "
