@@ -8,7 +8,9 @@ progress bar, prints the last checkpointed round and the command that resumes th
 the process with `os._exit`. That loses nothing: metric rows are fsync'd as they are written and
 checkpoints are replaced atomically. From the first signal on, log records below CRITICAL are
 dropped (the teardown makes Flower's waiting threads log errors), except with `log_level=debug`.
-A second signal, or a shutdown that takes longer than `SHUTDOWN_S`, ends the process at once.
+A second signal, or a shutdown that takes longer than `SHUTDOWN_S`, ends the process at once, with
+the same resume line. A repeat within `REPEAT_S` of the first is the same stop delivered twice
+(`timeout -s INT` signals the process and then its whole group) and is ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +32,7 @@ from fedsparse.config import checkpoint_round, config_from_yaml
 from fedsparse.metrics.run_folder import CONFIG_FILE
 
 SHUTDOWN_S = 15.0
+REPEAT_S = 1.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -36,31 +40,42 @@ class Interrupted(BaseException):
     """Raised in the main thread by SIGINT or SIGTERM while `raise_on_signals` is active.
 
     A BaseException, like KeyboardInterrupt, so that `except Exception` clauses let it through.
-    `run_path` is set once the run folder exists.
     """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
-        self.run_path: Path | None = None
 
 
 _received = threading.Event()
 _watchdog: threading.Timer | None = None
+_first_at = 0.0
+_entry = ""
+_run_path: Path | None = None
 
 
-def _give_up(code: int) -> None:
-    print(f"interrupted; the shutdown took over {SHUTDOWN_S:.0f} s, ended without waiting",
-          file=sys.stderr, flush=True)
+def run_started(run_path: Path) -> None:
+    """Name the run folder that the resume line points to (until the next `raise_on_signals`)."""
+    global _run_path
+    _run_path = run_path
+
+
+def _end_now(why: str, code: int) -> NoReturn:
+    print(why, resume_hint(_run_path, _entry), sep="\n", file=sys.stderr, flush=True)
     os._exit(code)
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if _received.is_set():  # a second Ctrl-C: no more waiting
-        os._exit(128 + signum)
+    global _watchdog, _first_at
+    if _received.is_set():
+        if time.monotonic() - _first_at < REPEAT_S:
+            return
+        _end_now("signalled again: ended without waiting for the shutdown", 128 + signum)
     _received.set()
-    global _watchdog
-    _watchdog = threading.Timer(SHUTDOWN_S, _give_up, (128 + signum,))
+    _first_at = time.monotonic()
+    _watchdog = threading.Timer(SHUTDOWN_S, _end_now,
+                                (f"the shutdown took over {SHUTDOWN_S:.0f} s: ended without waiting",
+                                 128 + signum))
     _watchdog.daemon = True
     _watchdog.start()
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
@@ -76,11 +91,14 @@ def after_ray_init() -> None:
 
 
 @contextmanager
-def raise_on_signals() -> Iterator[None]:
-    """While active, SIGINT and SIGTERM raise `Interrupted`. On leaving (an `Interrupted` that was
-    not `finish`ed included), the previous handlers, the logging and the no-watchdog state return."""
+def raise_on_signals(entry: str) -> Iterator[None]:
+    """While active, SIGINT and SIGTERM raise `Interrupted`; `entry` is the module named in the
+    resume command. On leaving (an `Interrupted` that was not `finish`ed included), the previous
+    handlers, the logging and the no-watchdog state return."""
+    global _entry, _run_path
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     _received.clear()
+    _entry, _run_path = entry, None
     for sig in SIGNALS:
         signal.signal(sig, _handler)
     try:
@@ -109,12 +127,12 @@ def resume_hint(run_path: Path | None, entry: str) -> str:
     return f"interrupted; last checkpoint: round {done}. Resume with: {command}"
 
 
-def finish(e: Interrupted, entry: str) -> NoReturn:
+def finish(e: Interrupted) -> NoReturn:
     """Stop the progress bar, print `resume_hint`, end the process with 128 + the signal number
     (SIGINT: 130, SIGTERM: 143). Ray is already down (`runner.run_simulation`)."""
     from fedsparse.metrics.progress import stop_bars
 
     stop_bars()
-    print(resume_hint(e.run_path, entry), file=sys.stderr, flush=True)
+    print(resume_hint(_run_path, _entry), file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(128 + e.signum)

@@ -115,7 +115,6 @@ def run_simulation(cfg: Config) -> Path:
     Flower's patches apply when `flower_patches.install(cfg)` allows (fl/flower_patches/). Flower
     1.41 deprecates `flwr.simulation.run_simulation`; it is kept on purpose (docs/architecture.md
     "Flower versions and internals") and its notice demoted to DEBUG (fedsparse/logs.py).
-    An `interrupt.Interrupted` raised while it runs leaves with the run folder attached.
     """
     import ray
     from flwr.simulation import run_simulation as flwr_run_simulation
@@ -127,14 +126,12 @@ def run_simulation(cfg: Config) -> Path:
     setup_logging(cfg.runtime.log_level)
     flower_patches.install(cfg)
     run = prepare(cfg)
+    interrupt.run_started(run.path)
     print(f"run folder: {run.path}", flush=True)
     try:
         start_ray(cfg)
         flwr_run_simulation(server_app=make_server_app(cfg, run), client_app=client_app,
                             num_supernodes=cfg.data.num_clients, backend_config=backend_config(cfg))
-    except interrupt.Interrupted as e:
-        e.run_path = run.path
-        raise
     finally:
         ray.shutdown()
     return run.path
@@ -152,14 +149,14 @@ def main(default_config: str, argv: Sequence[str] | None = None) -> int:
     usage.exit_if_help(args, f"simulations.{default_config}", "[-v] [config=NAME_OR_PATH] [key=value ...]",
                        lambda: [usage.run_settings(default_config)], usage.RUN_NOTES)
     t_start = time.perf_counter()
-    with interrupt.raise_on_signals():
+    with interrupt.raise_on_signals(CLI):
         try:
             path = run_simulation(load_config(default_config, args))
         except (ConfigError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         except interrupt.Interrupted as e:
-            interrupt.finish(e, CLI)
+            interrupt.finish(e)
     summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
     print("\n".join(summary_lines(summary, path, time.perf_counter() - t_start)), flush=True)
     return 0

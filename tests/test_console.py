@@ -131,7 +131,7 @@ def test_sigterm_raises_interrupted_even_after_ray_took_the_handler() -> None:
     """`ray.init` installs its own SIGTERM handler in the process that starts Ray (it would kill
     Ray and raise SystemExit, leaving Flower's threads to hang); `runner.start_ray` takes it back."""
     previous = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(interrupt.Interrupted) as caught, interrupt.raise_on_signals():
+    with pytest.raises(interrupt.Interrupted) as caught, interrupt.raise_on_signals(runner.CLI):
         try:
             runner.start_ray(load_config("cifar_noniid", ["num_actors=1", "log_level=error"]))
             os.kill(os.getpid(), signal.SIGTERM)

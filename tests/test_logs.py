@@ -1,10 +1,15 @@
 """Console logging: one handler, the chosen level, Flower's routine records demoted; the resume hint
-of an interrupted run."""
+of an interrupted run, and how repeated signals are told apart."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from flwr.common.logger import console_handler, warn_deprecated_feature
 
@@ -51,3 +56,39 @@ def test_resume_hint_names_the_checkpoint_and_the_command(tmp_path: Path) -> Non
     (run / CHECKPOINT_DIR / CHECKPOINT_FILE).write_text('{"round": 8}')
     assert resume_hint(run, "simulations.cifar_noniid").startswith(
         "interrupted after the last round (8) while writing the summary and plots")
+
+
+# A process that takes a signal, leaves its `Interrupted` unfinished (a slow shutdown) and takes a
+# second one `gap` seconds later: kill(2) is delivered before it returns, so the order is fixed.
+_TWO_SIGNALS = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from fedsparse import interrupt
+    gap = float(sys.argv[1])
+    with interrupt.raise_on_signals("simulations.cifar_noniid"):
+        interrupt.run_started(Path(sys.argv[2]))
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except interrupt.Interrupted:
+            pass
+        time.sleep(gap)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+    print("lived on")
+""")
+
+
+@pytest.mark.parametrize("gap, code, err", [
+    (0.0, 0, ""),  # `timeout -s INT` signals the process, then its group: one stop
+    (1.5, 130, "signalled again: ended without waiting for the shutdown\n"
+               "interrupted; {run} has no checkpoint to resume from (checkpoint_every=0, or "
+               "stopped before round 0 ended): start the run again\n"),
+])
+def test_a_repeat_within_repeat_s_is_the_same_stop_and_a_later_one_ends_at_once(
+        gap: float, code: int, err: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", _TWO_SIGNALS, str(gap), str(run)],
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (code, err.format(run=run))
+    assert proc.stdout == ("lived on\n" if code == 0 else "")
