@@ -11,6 +11,8 @@ dropped (the teardown makes Flower's waiting threads log errors), except with `l
 A second signal, or a shutdown that takes longer than `SHUTDOWN_S`, ends the process at once, with
 the same resume line. A repeat within `REPEAT_S` of the first is the same stop delivered twice
 (`timeout -s INT` signals the process and then its whole group) and is ignored.
+`forward_signals` is the parent's side (`simulations.compare`): it passes the signals on to the
+run it waits for and lets that run stop itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -109,6 +112,28 @@ def raise_on_signals(entry: str) -> Iterator[None]:
         if _watchdog is not None:
             _watchdog.cancel()
         logging.disable(logging.NOTSET)
+
+
+@contextmanager
+def forward_signals(child: subprocess.Popen) -> Iterator[list[int]]:
+    """While active, SIGINT and SIGTERM do not stop this process: they are passed on to `child` (a
+    run, which stops itself and prints its resume line) and recorded in the yielded list, so that
+    the caller stops once the child has ended."""
+    received: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    for sig in SIGNALS:
+        signal.signal(sig, forward)
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def resume_hint(run_path: Path | None, entry: str) -> str:

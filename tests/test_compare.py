@@ -191,3 +191,30 @@ def test_killed_comparison_resumes_and_reports(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("skipped") == 2 and "starting" not in again.stdout
     assert "| feddst | 4 |" in (tmp_path / "fresh" / "comparison.md").read_text()
+
+
+@pytest.mark.e2e
+@pytestmark_e2e
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_comparison_stops_its_run_resumably_with_one_line(tmp_path: Path, sig: int) -> None:
+    """Signalled alone (`kill`, not the terminal's group), the comparison passes the signal on to
+    the running method, waits for it to stop and names the command that goes on."""
+    out = tmp_path / "cmp"
+    proc = subprocess.Popen(_compare(out, "rounds=40"), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(out.glob("feddst-*/metrics.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, stderr[-2000:]
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("interrupted while feddst ran") and "Go on with: python -m simulations.compare" in line
+    assert f"out={out}" in line and "'methods=[fedavgm,feddst]'" in line
+    assert "Traceback" not in stderr
+    run = next(out.glob("feddst-*"))
+    assert not (run / "summary.json").exists() and (run / "checkpoint").is_dir()
+    assert "Resume with: python -m simulations.cifar_noniid" in (out / "feddst.log").read_text().splitlines()[-1]

@@ -12,6 +12,7 @@ rebuild the tables (`fedsparse.compare.seeds`).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from fedsparse.errors import DataError
-from fedsparse.metrics.run_folder import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RunFolder
+from fedsparse.metrics.run_folder import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RunFolder, atomic_write_bytes
 
 ARCHIVED_METRICS = METRICS_FILE + ".gz"
 REPORT_FILES = ("caps.csv", "comparison.md")
@@ -51,10 +52,13 @@ def archive_run(run: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     target = out / ARCHIVED_METRICS
     # mtime=0: the same metrics give the same bytes, so re-archiving changes nothing in git
-    with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename=target.name, fileobj=buf, mode="wb", mtime=0) as f:
         f.write("".join(json.dumps(r) + "\n" for r in read_rows(run)).encode())
-    for name in (SUMMARY_FILE, CONFIG_FILE):
-        shutil.copyfile(run / name, out / name)
+    # each file whole or not at all, summary last: an interrupted copy is never taken as finished
+    atomic_write_bytes(target, buf.getvalue())
+    for name in (CONFIG_FILE, SUMMARY_FILE):
+        atomic_write_bytes(out / name, (run / name).read_bytes())
     return [target, out / SUMMARY_FILE, out / CONFIG_FILE]
 
 

@@ -2,12 +2,16 @@
 
 Comparison settings (`fedsparse.compare.config.CompareConfig`): config, methods, methods_file,
 out, caps_gb, dense_budget; every other `key=value` is applied to each method's config (before
-the method's own overrides). Bad input -> exit 2 and one line, before anything runs.
+the method's own overrides). Bad input -> exit 2 and one line, before anything runs. Ctrl-C or
+SIGTERM -> the running method stops resumably, then one line with the command that goes on (the
+same command), exit 130 or 143.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +20,7 @@ from fedsparse import usage
 from fedsparse.compare.archive import archive_report
 from fedsparse.compare.config import CHECKS, CompareConfig, load_comparison
 from fedsparse.compare.report import write_report
-from fedsparse.compare.runs import run_all
+from fedsparse.compare.runs import Stopped, run_all
 from fedsparse.errors import ConfigError, DataError
 
 
@@ -40,5 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (Stopped, KeyboardInterrupt) as e:
+        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        where = f" while {e.method} ran (it stopped resumably: see the end of {e.logfile})" if isinstance(e, Stopped) else ""
+        print(f"interrupted{where}; finished methods are kept. Go on with: "
+              f"python -m simulations.compare {shlex.join(args)}", file=sys.stderr)
+        return 128 + signum
     print(f"wrote {report}")
     return 0

@@ -8,7 +8,8 @@ stopped, redoing at most the rounds since a method's last checkpoint. With `arch
 method's small outputs are copied to `<dest>/<method>/` as soon as it finishes (or is found
 finished in the comparison folder), and a method found there with the same `Config.hash()`
 counts as finished: committed under docs/, the archive carries a comparison over to a fresh
-machine method by method.
+machine method by method. Ctrl-C or SIGTERM is passed on to the running method, which stops at
+once and keeps its checkpoint; `run_all` then raises `Stopped`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from fedsparse import interrupt
 from fedsparse.compare.archive import archive_run
 from fedsparse.compare.config import Comparison
 from fedsparse.compare.methods import as_args
@@ -28,6 +30,15 @@ from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY = "simulations.cifar_noniid"
+
+
+class Stopped(Exception):
+    """A signal stopped the comparison while `method` ran; the run stopped itself, resumably, and
+    its resume line is the last line of `logfile`."""
+
+    def __init__(self, signum: int, method: str, logfile: Path) -> None:
+        super().__init__(f"{method} stopped by signal {signum}")
+        self.signum, self.method, self.logfile = signum, method, logfile
 
 
 def method_folder(folder: Path, method: str, seed: int, config_hash: str) -> Path | None:
@@ -142,8 +153,12 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
         with open(logfile, "a") as out:
             out.write(f"$ python -m {ENTRY} {' '.join(args)}\n")
             out.flush()
-            rc = subprocess.run([sys.executable, "-m", ENTRY, *args], cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT).returncode
+            child = subprocess.Popen([sys.executable, "-m", ENTRY, *args], cwd=REPO, stdout=out,
+                                     stderr=subprocess.STDOUT)
+            with interrupt.forward_signals(child) as received:
+                rc = child.wait()
+        if received:
+            raise Stopped(received[0], method, logfile)
         run = method_folder(comp.folder, method, seed, identity)
         if rc != 0 or not is_done(run):
             raise DataError(f"method {method} failed (exit {rc}); see {logfile}; run the "
