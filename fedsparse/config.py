@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -23,6 +23,8 @@ from omegaconf.errors import OmegaConfBaseException
 from fedsparse.errors import ConfigError
 from fedsparse.sections import (SECTIONS, CommConfig, DataConfig, MaskConfig, ModelConfig,
                                 ReadjustConfig, RuntimeConfig, TrainConfig, flat_paths, get_path)
+
+T = TypeVar("T")
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -558,14 +560,48 @@ def faithful_position(layers: Sequence[Any]) -> int | None:
     return last
 
 
-def _config_path(name: str) -> Path:
+def _named_path(name: str) -> Path:
     path = Path(name)
-    if path.suffix not in (".yaml", ".yml"):
-        path = CONFIG_DIR / f"{name}.yaml"
+    return path if path.suffix in (".yaml", ".yml") else CONFIG_DIR / f"{name}.yaml"
+
+
+def _config_path(name: str) -> Path:
+    path = _named_path(name)
     if not path.is_file():
         available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
         raise ConfigError(f"config={name!r}: file not found; give a YAML path or one of: {available}")
     return path
+
+
+def load_named(load: Callable[[Sequence[str], str], T], argv: Sequence[str], default: str, example: str) -> T:
+    """`load(argv, default)`, a command's loader of the config file `config=NAME_OR_PATH` (else
+    `default`) and its `key=value` arguments. When that file does not exist or is one under
+    configs/ that `load` does not take (made for another command), its error is one line naming
+    the configs/ files `load` takes as they are."""
+    config_arg, _ = split_config_arg(argv, example)
+    try:
+        return load(argv, default)
+    except ConfigError as e:
+        raise _own_configs(e, config_arg or default, lambda args: load(args, default)) from None
+
+
+def _own_configs(error: ConfigError, config: str, load: Callable[[Sequence[str]], object]) -> ConfigError:
+    path = _named_path(config)
+    if path.is_file() and path.resolve().parent != CONFIG_DIR:
+        return error
+    names = [p.stem for p in sorted(CONFIG_DIR.glob("*.yaml")) if _loads(load, p)]
+    if path.is_file() and path.stem in names:
+        return error
+    problem = "file not found" if not path.is_file() else f"configs/{path.name} is for another command"
+    return ConfigError(f"config={config!r}: {problem}; give a YAML path or one of: {', '.join(names)}")
+
+
+def _loads(load: Callable[[Sequence[str]], object], path: Path) -> bool:
+    try:
+        load([f"config={path}"])
+    except ConfigError:
+        return False
+    return True
 
 
 def _short(e: OmegaConfBaseException) -> str:
@@ -614,6 +650,10 @@ def load_config(default: str, argv: Sequence[str] = ()) -> Config:
 
     `config=NAME_OR_PATH` among the arguments replaces the default file.
     """
+    return load_named(_load_config, argv, default, "rounds=20")
+
+
+def _load_config(argv: Sequence[str], default: str) -> Config:
     config_arg, overrides = split_config_arg(argv, "rounds=20")
     default = config_arg or default
     resume = [arg.split("=", 1)[1] for arg in overrides if flat_name(arg.split("=", 1)[0]) == "resume"]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fedsparse.bench.config import load_bench_config
+from fedsparse.centralized.config import load_central_config
 from fedsparse.config import Config, config_from_yaml, load_config
 from fedsparse.errors import ConfigError
 
@@ -138,3 +140,25 @@ def test_a_renamed_key_fails_naming_old_and_new(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(config, "RENAMED", {"learning_rate": "lr"})
     with pytest.raises(ConfigError, match=r"^learning_rate \(command line\) was renamed to lr"):
         load_config("cifar_noniid", ["learning_rate=0.1"])
+
+
+RUN_CONFIGS = "cifar_noniid, feddst_cifar10, feddst_cifar100, feddst_mnist"
+
+
+@pytest.mark.parametrize("load, own", [
+    (lambda args: load_config("cifar_noniid", args), RUN_CONFIGS),
+    (load_bench_config, "pruning_bench"),
+    (load_central_config, "centralized_sparse"),
+])
+def test_config_names_the_files_its_command_reads(load, own, tmp_path):
+    """A missing config file, or one of configs/ made for another command (a methods list, the
+    bench's or the centralized run's file), is one line naming only the files this command reads;
+    a user's own file with a bad key still gets the key named."""
+    for name, problem in (("nope", "file not found"), ("methods", "configs/methods.yaml is for another command")):
+        with pytest.raises(ConfigError) as e:
+            load([f"config={name}"])
+        assert str(e.value) == f"config={name!r}: {problem}; give a YAML path or one of: {own}"
+    own_file = tmp_path / "mine.yaml"
+    own_file.write_text("no_such_key: 1\n")
+    with pytest.raises(ConfigError, match="no_such_key"):
+        load([f"config={own_file}"])

@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fedsparse.bench.pretrain import PretrainConfig
 from fedsparse.config import (_choice, _config_path, _folder, _literal, _nonempty, _range, _short, allowed_keys,
-                              allows, check_fields, describe, merge_error, read_yaml, split_config_arg)
+                              allows, check_fields, describe, load_named, merge_error, read_yaml, split_config_arg)
 from fedsparse.errors import ConfigError
 from fedsparse.sparse.ablation import ABLATIONS
 
@@ -193,6 +193,10 @@ def _merge(merged: DictConfig, layer: Any, source: str) -> DictConfig:
 def load_bench_config(argv: Sequence[str] = (), default: str = DEFAULT_CONFIG) -> BenchConfig:
     """The file (`config=NAME_OR_PATH` replaces `default`), its preset (`preset=NAME` on the command
     line or in the file), then the other `key=value` arguments; validated."""
+    return load_named(_bench_config, argv, default, "preset=small")
+
+
+def _bench_config(argv: Sequence[str], default: str) -> BenchConfig:
     config_arg, rest = split_config_arg(argv, "preset=small")
     overrides: list[str] = []
     preset: str | None = None

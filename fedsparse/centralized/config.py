@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedsparse.config import (Check, _choice, _config_path, _data_dir, _folder, _literal, _nonempty, _range,
-                              allowed_keys, allows, check_fields, merge_error, read_yaml, split_config_arg)
+                              allowed_keys, allows, check_fields, load_named, merge_error, read_yaml,
+                              split_config_arg)
 
 DEFAULT_CONFIG = "centralized_sparse"
 
@@ -116,6 +117,10 @@ def validate(cfg: CentralConfig) -> CentralConfig:
 def load_central_config(argv: Sequence[str] = (), default: str = DEFAULT_CONFIG) -> CentralConfig:
     """Load `default` (a name under configs/ or a YAML path), then apply `key=value` arguments;
     `config=NAME_OR_PATH` among them replaces the file."""
+    return load_named(_central_config, argv, default, "epochs=5")
+
+
+def _central_config(argv: Sequence[str], default: str) -> CentralConfig:
     config_arg, overrides = split_config_arg(argv, "epochs=5")
     path = _config_path(config_arg or default)
     file_cfg = read_yaml(path)
