@@ -363,6 +363,17 @@ def test_progress_of_a_resumed_run_counts_only_its_own_rounds(capsys, monkeypatc
     assert capsys.readouterr().out == "round 5/10 acc=- left=2m30s\n"
 
 
+def test_progress_estimate_leaves_out_the_first_round(capsys, monkeypatch) -> None:
+    """The first round also sets the nodes up: once later rounds exist, they alone set the pace."""
+    clock = iter([0.0, 0.0, 8.0, 10.0, 12.0])  # construction, start, rounds 1 (8 s), 2 and 3 (2 s each)
+    monkeypatch.setattr("fedsparse.metrics.progress.time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    with RoundProgress(total_rounds=10, enabled=False) as p:
+        for r in (1, 2, 3):
+            p.update(r, {"round": r})
+    assert capsys.readouterr().out.splitlines() == [
+        "round 1/10 acc=- left=1m12s", "round 2/10 acc=- left=16s", "round 3/10 acc=- left=14s"]
+
+
 def test_duration() -> None:
     assert [duration(s) for s in (0.4, 42, 185, 3720)] == ["0s", "42s", "3m05s", "1h02m"]
 

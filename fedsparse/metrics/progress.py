@@ -44,8 +44,9 @@ class RoundProgress:
     time.
 
     `enabled=False`, or a stdout that is not a terminal, gives one plain line per round instead of
-    a rich bar, with the round's time and the estimated time left. `done`: rounds already run
-    (a resumed run).
+    a rich bar, with the round's time and the estimated time left: from this process's rounds
+    after its first, which also holds the nodes' setup (their data and model loading), once there
+    are any. `done`: rounds already run (a resumed run).
     """
 
     def __init__(self, total_rounds: int, enabled: bool = True, done: int = 0) -> None:
@@ -54,6 +55,7 @@ class RoundProgress:
         self._acc: tuple[float, int] | None = None
         self._bar: Progress | None = None
         self._t0 = time.perf_counter()
+        self._t1: float | None = None  # when this process's first round ended
         if enabled and sys.stdout.isatty():
             self._bar = Progress(
                 TextColumn("round"),
@@ -93,6 +95,11 @@ class RoundProgress:
         if row.get("round_time_s") is not None:
             parts.append(f"{row['round_time_s']:.1f}s")
         if round > self._done and round < self.total_rounds:
-            per_round = (time.perf_counter() - self._t0) / (round - self._done)
+            now = time.perf_counter()
+            if self._t1 is None:
+                self._t1 = now
+                per_round = (now - self._t0) / (round - self._done)
+            else:
+                per_round = (now - self._t1) / (round - self._done - 1)
             parts.append(f"left={duration(per_round * (self.total_rounds - round))}")
         print(f"round {round}/{self.total_rounds} " + " ".join(parts), flush=True)
