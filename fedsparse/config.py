@@ -8,6 +8,7 @@ message naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -637,12 +638,18 @@ def allowed_keys(cls: type) -> str:
     return f"; allowed keys: {', '.join(f.name for f in dataclasses.fields(cls))}"
 
 
-def merge_error(e: OmegaConfBaseException, source: str, unknown_hint: str) -> ConfigError:
+def merge_error(e: OmegaConfBaseException, source: str, unknown_hint: str,
+                names: Sequence[str] = ()) -> ConfigError:
     """A typed-merge failure as one line naming the key and where it came from (`source`), with
-    `unknown_hint` added when the key does not exist."""
+    `unknown_hint` added when the key does not exist, after the closest of `names` if one is near
+    (OmegaConf names near fields itself, but not the flat names of a sectioned config)."""
     key = getattr(e, "full_key", None) or "?"
-    hint = unknown_hint if "not in" in _short(e) else ""
-    return ConfigError(f"{key} ({source}): {_short(e)}{hint}")
+    message, hint = _short(e), ""
+    if "not in" in message:
+        near = [] if "did you mean" in message.lower() else difflib.get_close_matches(
+            key.rsplit(".", 1)[-1], names, n=1)
+        hint = (f"; did you mean {near[0]}?" if near else "") + unknown_hint
+    return ConfigError(f"{key} ({source}): {message}{hint}")
 
 
 def load_config(default: str, argv: Sequence[str] = ()) -> Config:
@@ -664,7 +671,7 @@ def _load_config(argv: Sequence[str], default: str) -> Config:
     try:
         layers.append(("command line", sectioned(OmegaConf.from_dotlist(overrides), "command line")))
     except OmegaConfBaseException as e:
-        raise merge_error(e, "command line", hint) from None
+        raise merge_error(e, "command line", hint, list(FLAT)) from None
     at = faithful_position([layer for _, layer in layers])
     if at is not None:
         layers.insert(at, ("faithful=true", sectioned(FAITHFUL_SETTINGS, "faithful=true")))
@@ -673,7 +680,7 @@ def _load_config(argv: Sequence[str], default: str) -> Config:
         try:
             merged = OmegaConf.merge(merged, layer)
         except OmegaConfBaseException as e:
-            raise merge_error(e, source, hint) from None
+            raise merge_error(e, source, hint, list(FLAT)) from None
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, Config)
     cfg = resolve(validate(cfg))

@@ -54,6 +54,17 @@ def test_bad_value_names_the_field(argv: list[str], field: str) -> None:
         load_config("cifar_noniid", argv)
 
 
+@pytest.mark.parametrize(("argv", "suggestion"), [
+    (["rouns=20"], "did you mean rounds?"),  # a flat name: the near flat name
+    (["server_momentun=0.5"], "did you mean server_momentum?"),
+    (["train.rouns=20"], "Did you mean: 'rounds'?"),  # a dotted one: OmegaConf's own, not twice
+])
+def test_unknown_key_names_the_nearest_setting(argv: list[str], suggestion: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config("cifar_noniid", argv)
+    assert str(info.value).lower().count("did you mean") == 1 and suggestion in str(info.value)
+
+
 def test_defaults_are_the_feddst_paper_setting() -> None:
     cfg = load_config("cifar_noniid", [])
     assert (cfg.data.num_clients, cfg.train.clients_per_round, cfg.train.rounds, cfg.train.local_epochs) == (400, 20, 400, 10)
