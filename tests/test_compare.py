@@ -166,9 +166,11 @@ def test_killed_comparison_resumes_and_reports(tmp_path: Path) -> None:
     proc.wait()
     assert not (metrics.parent / "summary.json").exists()
 
+    # resumed from another folder, with paths relative to it (the method runs in that folder too)
     kept = tmp_path / "docs"
-    done = subprocess.run(_compare(out, f"archive={kept}"), cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    env = {**os.environ, "FEDSPARSE_DATA": os.path.abspath(os.environ["FEDSPARSE_DATA"])}
+    done = subprocess.run(_compare(Path("cmp"), "archive=docs"), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "feddst: resuming" in done.stdout and "fedavgm: starting" in done.stdout
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]

@@ -28,7 +28,6 @@ from fedsparse.config import Config, config_from_yaml, load_config
 from fedsparse.errors import DataError
 from fedsparse.metrics.run_folder import CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE
 
-REPO = Path(__file__).resolve().parents[2]
 ENTRY = "simulations.cifar_noniid"
 
 
@@ -153,8 +152,8 @@ def run_all(comp: Comparison, log=print) -> dict[str, Path]:
         with open(logfile, "a") as out:
             out.write(f"$ python -m {ENTRY} {' '.join(args)}\n")
             out.flush()
-            child = subprocess.Popen([sys.executable, "-m", ENTRY, *args], cwd=REPO, stdout=out,
-                                     stderr=subprocess.STDOUT)
+            child = subprocess.Popen([sys.executable, "-m", ENTRY, *args], stdout=out,  # in this cwd:
+                                     stderr=subprocess.STDOUT)  # relative paths mean the same
             with interrupt.forward_signals(child) as received:
                 rc = child.wait()
         if received:
