@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import inspect
 import io
+import os
 import sys
 import textwrap
 import tokenize
@@ -46,7 +47,10 @@ def exit_if_help(argv: Sequence[str], prog: str, usage: str,
     """When `argv` holds -h or --help: print the help of `prog` (`python -m <prog>`) and exit 0."""
     if not any(a in HELP_FLAGS for a in argv):
         return
-    print(help_text(prog, usage, sections(), notes))
+    try:
+        print(help_text(prog, usage, sections(), notes), flush=True)
+    except BrokenPipeError:  # `--help | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
     raise SystemExit(0)
 
 
