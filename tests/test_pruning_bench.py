@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -196,13 +198,17 @@ def test_unknown_variant_key_names_the_variant() -> None:
 @pytest.mark.e2e
 @pytest.mark.skipif(not os.environ.get("FEDSPARSE_DATA"), reason="needs FEDSPARSE_DATA (real MNIST)")
 def test_one_real_cell_through_flower(tmp_path: Path) -> None:
-    """One bench cell (SNIP, 0.9 sparsity, half the input pixels kept) on real MNIST: CSV row,
-    run folder with the mask artifacts, heatmap, summary; a rerun skips it."""
+    """One bench cell (SNIP, 0.9 sparsity, half the input pixels kept) on real MNIST, as a user
+    starts it: CSV row, run folder with the mask artifacts, heatmap, summary, and a quiet console
+    (no Flower DEBUG records); a rerun skips it."""
     args = ["preset=small", f"output_dir={tmp_path}", "criteria=[snip]", "sparsities=[0.9]",
             "splits=[pathological]", "scorings=[server]", "rounds=1",
             "variants={half: {input_keep: 0.5}}", "fl.num_clients=4", "fl.clients_per_round=2",
             "fl.samples_per_class=50"]
-    assert main(args) == 0
+    proc = subprocess.run([sys.executable, "-m", "simulations.pruning_bench", *args], capture_output=True,
+                          text=True, timeout=600, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "DEBUG" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
     rows = read_rows(tmp_path / "results.csv")
     assert len(rows) == 1
     row = rows[0]

@@ -28,6 +28,7 @@ from fedsparse.bench.report import write_report
 from fedsparse.bench.results import append_row, done_keys, read_rows, row_key
 from fedsparse.config import Config
 from fedsparse.errors import ConfigError, DataError
+from fedsparse.logs import setup_logging
 
 log = logging.getLogger("fedsparse.bench")
 
@@ -150,11 +151,11 @@ def _help_sections() -> list[usage.Section]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else argv
     usage.exit_if_help(args, "simulations.pruning_bench", "[preset=NAME] [config=NAME_OR_PATH] [key=value ...]",
                        _help_sections, "fl.KEY=VALUE sets any run setting of every cell "
                        "(python -m simulations.cifar_noniid --help lists them).\nDetails: docs/pruning-bench.md.")
+    setup_logging("warning")  # each cell's run sets its own `log_level` (fl.log_level)
     try:
         bench = load_bench_config(args)
         return run_bench(bench)
